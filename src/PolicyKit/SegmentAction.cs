@@ -1,0 +1,94 @@
+namespace PolicyKit;
+
+/// <summary>What a layer does with one segment at one step.</summary>
+public enum ActionKind : byte
+{
+    /// <summary>Recompute every row and overwrite the cache.</summary>
+    Refresh = 0,
+    /// <summary>Take every row's attention and FFN output (and K/V) from the cache.</summary>
+    Reuse = 1,
+    /// <summary>Compute a cheap probe, compare it with the cached probe, recompute only the rows that changed.</summary>
+    Adaptive = 2,
+}
+
+/// <summary>The cheap per-token feature an adaptive action compares with its cached value.</summary>
+public enum Probe : byte
+{
+    /// <summary>The value projection (dLLM-Cache's V-verify; the best probe in its ablation).</summary>
+    Value = 0,
+    /// <summary>The key projection.</summary>
+    Key = 1,
+    /// <summary>The layer input (normalised hidden state), which costs no projection.</summary>
+    Input = 2,
+}
+
+/// <summary>How a fresh probe is compared with the cached one.</summary>
+public enum SimilarityMetric : byte
+{
+    Cosine = 0,
+}
+
+/// <summary>How an adaptive action turns similarities into the set of rows to recompute.</summary>
+public enum Selector : byte
+{
+    /// <summary>Recompute the <c>floor(ratio * n)</c> rows with the lowest similarity.</summary>
+    Ratio = 0,
+    /// <summary>Recompute every row whose similarity is below the threshold.</summary>
+    Threshold = 1,
+}
+
+/// <summary>
+/// One segment's action in a <see cref="LayerPlan"/>. A small immutable value: building one allocates nothing.
+/// </summary>
+public readonly record struct SegmentAction
+{
+    private SegmentAction(ActionKind kind, Selector selector, float value, Probe probe, SimilarityMetric metric)
+    {
+        Kind = kind;
+        Selector = selector;
+        Value = value;
+        Probe = probe;
+        Metric = metric;
+    }
+
+    public ActionKind Kind { get; }
+
+    /// <summary>Only meaningful when <see cref="Kind"/> is <see cref="ActionKind.Adaptive"/>.</summary>
+    public Selector Selector { get; }
+
+    /// <summary>The ratio in (0, 1] or the similarity threshold in [-1, 1], depending on <see cref="Selector"/>.</summary>
+    public float Value { get; }
+
+    public Probe Probe { get; }
+
+    public SimilarityMetric Metric { get; }
+
+    public static SegmentAction Refresh => default;
+
+    public static SegmentAction Reuse { get; } = new(ActionKind.Reuse, Selector.Ratio, 0f, Probe.Value, SimilarityMetric.Cosine);
+
+    /// <summary>Recompute the <c>floor(ratio * n)</c> least similar rows. <paramref name="ratio"/> must be in (0, 1].</summary>
+    public static SegmentAction AdaptiveRatio(float ratio, Probe probe = Probe.Value, SimilarityMetric metric = SimilarityMetric.Cosine)
+    {
+        if (!(ratio > 0f && ratio <= 1f))
+            throw new ArgumentOutOfRangeException(nameof(ratio), ratio, "An adaptive ratio must be in (0, 1].");
+        return new(ActionKind.Adaptive, Selector.Ratio, ratio, probe, metric);
+    }
+
+    /// <summary>Recompute every row whose similarity is below <paramref name="threshold"/>, which must be in [-1, 1].</summary>
+    public static SegmentAction AdaptiveThreshold(float threshold, Probe probe = Probe.Value, SimilarityMetric metric = SimilarityMetric.Cosine)
+    {
+        if (!(threshold >= -1f && threshold <= 1f))
+            throw new ArgumentOutOfRangeException(nameof(threshold), threshold, "An adaptive similarity threshold must be in [-1, 1].");
+        return new(ActionKind.Adaptive, Selector.Threshold, threshold, probe, metric);
+    }
+
+    public override string ToString() => Kind switch
+    {
+        ActionKind.Refresh => "refresh",
+        ActionKind.Reuse => "reuse",
+        _ => Selector == Selector.Ratio
+            ? $"adaptive(ratio {Value:0.###}, {Probe})"
+            : $"adaptive(similarity < {Value:0.###}, {Probe})",
+    };
+}
