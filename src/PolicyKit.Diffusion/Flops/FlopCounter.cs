@@ -1,0 +1,50 @@
+namespace PolicyKit.Diffusion.Flops;
+
+/// <summary>
+/// Analytic FLOPs of the transformer's matrix products, counted as 2 per multiply-add: q/k/v/output
+/// projections, attention scores and weighted values, the SwiGLU MLP and the LM head. Norms, rotary
+/// embeddings, softmax and residual adds are O(T·d) and left out (under 1% at the sizes we run).
+/// </summary>
+public sealed class FlopCounter
+{
+    private readonly long _hidden;
+    private readonly long _kvWidth;
+    private readonly long _mlpHidden;
+    private readonly long _vocab;
+
+    public FlopCounter(int hiddenSize, int heads, int kvHeads, int mlpHiddenSize, int vocabSize, int layers)
+    {
+        _hidden = hiddenSize;
+        _kvWidth = (long)hiddenSize / heads * kvHeads;
+        _mlpHidden = mlpHiddenSize;
+        _vocab = vocabSize;
+        Layers = layers;
+    }
+
+    public int Layers { get; }
+
+    /// <summary>Query projection for <paramref name="rows"/> rows.</summary>
+    public double QueryProjection(long rows) => 2.0 * rows * _hidden * _hidden;
+
+    /// <summary>Key or value projection for <paramref name="rows"/> rows (one of the two).</summary>
+    public double KeyOrValueProjection(long rows) => 2.0 * rows * _hidden * _kvWidth;
+
+    /// <summary>Scores (q·k) and weighted values for <paramref name="queries"/> queries over <paramref name="keys"/> keys.</summary>
+    public double Attention(long queries, long keys) => 2.0 * 2.0 * queries * keys * _hidden;
+
+    public double OutputProjection(long rows) => 2.0 * rows * _hidden * _hidden;
+
+    /// <summary>Gate, up and down projections of the SwiGLU MLP.</summary>
+    public double Mlp(long rows) => 2.0 * 3.0 * rows * _hidden * _mlpHidden;
+
+    public double LmHead(long rows) => 2.0 * rows * _hidden * _vocab;
+
+    /// <summary>One layer recomputing every row of <paramref name="batch"/> sequences of <paramref name="length"/> tokens.</summary>
+    public double FullLayer(long batch, long length) =>
+        QueryProjection(batch * length) + 2 * KeyOrValueProjection(batch * length) +
+        batch * Attention(length, length) + OutputProjection(batch * length) + Mlp(batch * length);
+
+    /// <summary>The uncached forward: every layer in full, the LM head on <paramref name="logitsRows"/> rows per sequence.</summary>
+    public double FullForward(long batch, long length, long logitsRows) =>
+        Layers * FullLayer(batch, length) + LmHead(batch * logitsRows);
+}

@@ -1,0 +1,249 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace PolicyKit.Diffusion.Sampling;
+
+/// <summary>What a sampler reports after each denoising step (only built when someone listens).</summary>
+/// <param name="Step">The step that just ran.</param>
+/// <param name="Tokens">Every row's tokens after the step's commits ([row][column]); a copy.</param>
+/// <param name="Committed">Per row, the columns committed at this step.</param>
+public sealed record SamplerStepReport(DenoiseStep Step, long[][] Tokens, int[][] Committed);
+
+/// <summary>The outcome of a sampler run.</summary>
+/// <param name="ResponseIds">Per row, the generated tokens (gen length of them, none left masked).</param>
+/// <param name="Steps">Denoising steps run (forward passes; with CFG each pass carries both halves).</param>
+public sealed record SamplerResult(IReadOnlyList<long[]> ResponseIds, int Steps);
+
+/// <summary>
+/// Owns the denoising loop of a masked-diffusion model: LLaDA's semi-autoregressive blocks with a linear
+/// transfer schedule, Fast-dLLM's confidence-threshold parallel decoding, and Dream's time-grid schedule.
+/// The token state lives in managed arrays (it is tiny); the model work happens in <see cref="IDenoiser"/>.
+/// Rows are left-padded so the response columns line up; each row keeps its own schedule and its own random
+/// stream (row i draws from seed + i), so a row's output does not depend on what it is batched with.
+/// </summary>
+public sealed class DiffusionSampler
+{
+    private readonly SamplerOptions _options;
+
+    public DiffusionSampler(SamplerOptions options)
+    {
+        options.Validate();
+        _options = options;
+    }
+
+    public SamplerOptions Options => _options;
+
+    public SamplerResult Run(
+        IDenoiser denoiser,
+        IReadOnlyList<IReadOnlyList<int>> prompts,
+        CancellationToken cancellationToken = default,
+        Action<SamplerStepReport>? onStep = null)
+    {
+        if (prompts.Count == 0) throw new ArgumentException("At least one prompt is needed.", nameof(prompts));
+        for (int i = 0; i < prompts.Count; i++)
+            if (prompts[i].Count == 0) throw new ArgumentException($"Prompt {i} is empty.", nameof(prompts));
+
+        var o = _options;
+        int rows = prompts.Count;
+        int promptLength = prompts.Max(p => p.Count);
+        int total = promptLength + o.GenLength;
+        long mask = denoiser.MaskTokenId;
+
+        var tokens = new long[rows][];
+        bool padded = false;
+        for (int r = 0; r < rows; r++)
+        {
+            tokens[r] = new long[total];
+            int pad = promptLength - prompts[r].Count;
+            padded |= pad > 0;
+            Array.Fill(tokens[r], mask);  // padding and response start masked; padding is never attended to
+            for (int j = 0; j < prompts[r].Count; j++) tokens[r][pad + j] = prompts[r][j];
+        }
+
+        var device = denoiser.Device;
+        using var attentionMask = padded ? BuildAttentionMask(prompts, promptLength, total, device) : null;
+        var generators = Enumerable.Range(0, rows).Select(r => new Generator((ulong)(o.Seed + r))).ToArray();
+        try
+        {
+            int step = 0;
+            int blockCount = o.BlockCount;
+            int stepsPerBlock = o.Steps / blockCount;
+            for (int block = 0; block < blockCount; block++)
+            {
+                int blockStart = block * o.BlockLength;
+                int[][]? linear = o.Schedule == TransferSchedule.Linear
+                    ? Enumerable.Range(0, rows).Select(r =>
+                        SamplerOptions.LinearTransferCounts(CountMasked(tokens[r], promptLength + blockStart, o.BlockLength, mask), stepsPerBlock)).ToArray()
+                    : null;
+
+                for (int stepInBlock = 0; ; stepInBlock++)
+                {
+                    if (o.Schedule != TransferSchedule.Threshold && stepInBlock == stepsPerBlock) break;
+                    if (o.Schedule == TransferSchedule.Threshold && !AnyMasked(tokens, promptLength + blockStart, o.BlockLength, mask)) break;
+                    cancellationToken.ThrowIfCancellationRequested();
+
+                    var info = new DenoiseStep(step, block, blockCount, stepInBlock, promptLength, o.GenLength, blockStart, o.BlockLength);
+                    var (prediction, confidence) = Predict(denoiser, tokens, attentionMask, info, generators);
+
+                    var committed = new int[rows][];
+                    for (int r = 0; r < rows; r++)
+                    {
+                        int want = o.Schedule switch
+                        {
+                            TransferSchedule.Linear => linear![r][stepInBlock],
+                            TransferSchedule.DreamTimeGrid => DreamTransferCount(
+                                CountMasked(tokens[r], info.LogitsStart, o.BlockLength, mask), stepInBlock, stepsPerBlock),
+                            _ => -1,  // threshold: decided from the confidences
+                        };
+                        committed[r] = Commit(tokens[r], info.LogitsStart, prediction[r], confidence[r], want, mask);
+                    }
+
+                    onStep?.Invoke(new SamplerStepReport(info, tokens.Select(t => (long[])t.Clone()).ToArray(), committed));
+                    step++;
+                }
+            }
+
+            return new SamplerResult(tokens.Select(t => t[promptLength..]).ToArray(), step);
+        }
+        finally
+        {
+            foreach (var g in generators) g.Dispose();
+        }
+    }
+
+    private static Tensor BuildAttentionMask(IReadOnlyList<IReadOnlyList<int>> prompts, int promptLength, int total, Device device)
+    {
+        var flags = new bool[prompts.Count * total];
+        for (int r = 0; r < prompts.Count; r++)
+            for (int c = promptLength - prompts[r].Count; c < total; c++) flags[r * total + c] = true;
+        return tensor(flags, [prompts.Count, total], device: device);
+    }
+
+    /// <summary>
+    /// One forward pass (with its unconditional half under CFG) and the per-position prediction and
+    /// confidence of the active block, copied to the CPU.
+    /// </summary>
+    private (long[][] prediction, double[][] confidence) Predict(
+        IDenoiser denoiser, long[][] tokens, Tensor? attentionMask, in DenoiseStep info, Generator[] generators)
+    {
+        var o = _options;
+        int rows = tokens.Length, total = info.SequenceLength, length = info.LogitsLength;
+        using var scope = NewDisposeScope();
+
+        var flat = new long[rows * total];
+        for (int r = 0; r < rows; r++) Array.Copy(tokens[r], 0, flat, r * total, total);
+        var input = tensor(flat, [rows, total], device: denoiser.Device);
+
+        Tensor logits;
+        if (o.CfgScale > 0)
+        {
+            // Unconditional half: the same sequence with every prompt column masked.
+            var unconditional = input.clone();
+            unconditional[TensorIndex.Colon, TensorIndex.Slice(0, info.PromptLength)] = denoiser.MaskTokenId;
+            var mask2 = attentionMask is null ? null : cat([attentionMask, attentionMask]);
+            var both = denoiser.Predict(cat([input, unconditional]), mask2, info);
+            var cond = both[TensorIndex.Slice(0, rows)];
+            var uncond = both[TensorIndex.Slice(rows, 2 * rows)];
+            logits = uncond + (o.CfgScale + 1) * (cond - uncond);
+        }
+        else
+        {
+            logits = denoiser.Predict(input, attentionMask, info);
+        }
+
+        if (o.ForbidEos) logits[TensorIndex.Ellipsis, o.EosTokenId!.Value] = float.NegativeInfinity;
+
+        var prediction = new long[rows][];
+        var confidence = new double[rows][];
+        for (int r = 0; r < rows; r++)
+        {
+            var rowLogits = logits[r];  // [L, V]
+            Tensor chosen;
+            if (o.Temperature > 0)
+            {
+                // Gumbel-max in float64, as LLaDA does it: argmax exp(logits) / (-log u)^T.
+                var l64 = rowLogits.to_type(ScalarType.Float64);
+                var u = rand(l64.shape, ScalarType.Float64, generator: generators[r]).to(l64.device);
+                chosen = (l64.exp() / (-u.log()).pow(o.Temperature)).argmax(-1);
+            }
+            else
+            {
+                chosen = rowLogits.argmax(-1);
+            }
+
+            Tensor score;
+            if (o.Confidence == ConfidenceKind.Random)
+            {
+                score = rand(length, ScalarType.Float64, generator: generators[r]);
+            }
+            else
+            {
+                var p = rowLogits.to_type(ScalarType.Float64).softmax(-1);
+                score = o.Confidence switch
+                {
+                    ConfidenceKind.Probability => p.gather(-1, chosen.unsqueeze(-1)).squeeze(-1),
+                    ConfidenceKind.Margin => MarginOf(p),
+                    _ => (p * (p + 1e-10).log()).sum(-1),
+                };
+            }
+
+            prediction[r] = chosen.cpu().data<long>().ToArray();
+            confidence[r] = score.cpu().to_type(ScalarType.Float64).data<double>().ToArray();
+        }
+        return (prediction, confidence);
+    }
+
+    private static Tensor MarginOf(Tensor p)
+    {
+        var (top, _) = p.topk(2, dim: -1);
+        return top[TensorIndex.Ellipsis, 0] - top[TensorIndex.Ellipsis, 1];
+    }
+
+    /// <summary>
+    /// Commits masked positions of one row's block in descending confidence (ties to the left).
+    /// <paramref name="want"/> &lt; 0 means threshold decoding: all above the threshold, at least one.
+    /// </summary>
+    private int[] Commit(long[] row, int start, long[] prediction, double[] confidence, int want, long mask)
+    {
+        var candidates = new List<int>();
+        for (int j = 0; j < prediction.Length; j++)
+            if (row[start + j] == mask) candidates.Add(j);
+        if (candidates.Count == 0) return [];
+
+        // Stable sort keeps the lower index first among equal confidences.
+        var order = candidates.OrderByDescending(j => confidence[j]).ToList();
+        int take = want >= 0
+            ? Math.Min(want, order.Count)
+            : Math.Max(1, order.Count(j => confidence[j] > _options.Threshold));
+
+        var committed = new int[take];
+        for (int i = 0; i < take; i++)
+        {
+            int j = order[i];
+            row[start + j] = prediction[j];
+            committed[i] = start + j;
+        }
+        Array.Sort(committed);
+        return committed;
+    }
+
+    /// <summary>Dream: <c>floor(masked · (1 − s/t))</c> on linspace(1, 1e-3, steps + 1); everything at the last step.</summary>
+    public static int DreamTransferCount(int masked, int step, int steps)
+    {
+        if (step >= steps - 1) return masked;
+        const double eps = 1e-3;
+        double t = 1 - (1 - eps) * step / steps;
+        double s = 1 - (1 - eps) * (step + 1) / steps;
+        return (int)(masked * (1 - s / t));
+    }
+
+    private static int CountMasked(long[] row, int start, int length, long mask)
+    {
+        int n = 0;
+        for (int j = start; j < start + length; j++) if (row[j] == mask) n++;
+        return n;
+    }
+
+    private static bool AnyMasked(long[][] tokens, int start, int length, long mask) =>
+        tokens.Any(row => CountMasked(row, start, length, mask) > 0);
+}
