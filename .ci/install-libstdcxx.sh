@@ -20,7 +20,7 @@ fi
 echo "libstdc++: GLIBCXX_3.4.32 missing; installing libstdc++6 from Debian 13 (trixie)"
 sudo_cmd=""
 [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
-work=$(mktemp -d)
+work=$(mktemp -d); chmod 755 "$work"
 mkdir -p "$work/sources.list.d" "$work/lists/partial"
 cat > "$work/sources.list.d/trixie.sources" <<SRC
 Types: deb
