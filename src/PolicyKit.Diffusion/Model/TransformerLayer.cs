@@ -1,0 +1,112 @@
+using PolicyKit.Diffusion.Checkpoints;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace PolicyKit.Diffusion.Model;
+
+/// <summary>
+/// One pre-norm transformer block with bidirectional attention:
+/// <c>h = h + o_proj(attn(rope(q), rope(k), v))</c>, <c>h = h + down(silu(gate(x)) * up(x))</c>.
+/// Each stage is public so a cache executor can run it on any subset of rows; <see cref="Forward"/> composes them.
+/// All projections keep tokens as rows: <c>[B, n, features]</c>.
+/// </summary>
+public sealed class TransformerLayer : nn.Module
+{
+    public readonly RmsNorm attn_norm;
+    public readonly Projection q_proj;
+    public readonly Projection k_proj;
+    public readonly Projection v_proj;
+    public readonly Projection o_proj;
+    public readonly RmsNorm ffn_norm;
+    public readonly Projection gate_proj;
+    public readonly Projection up_proj;
+    public readonly Projection down_proj;
+
+    public TransformerLayer(int index, ModelConfig config, ScalarType dtype, Device device) : base($"layer{index}")
+    {
+        Index = index;
+        NumHeads = config.NumHeads;
+        NumKvHeads = config.NumKvHeads;
+        HeadDim = config.HeadDim;
+        long h = config.HiddenSize, q = (long)config.NumHeads * config.HeadDim, kv = config.KvDim, i = config.IntermediateSize;
+        attn_norm = new RmsNorm(nameof(attn_norm), h, config.RmsNormEps, dtype, device);
+        q_proj = new Projection(nameof(q_proj), h, q, config.QkvBias, dtype, device);
+        k_proj = new Projection(nameof(k_proj), h, kv, config.QkvBias, dtype, device);
+        v_proj = new Projection(nameof(v_proj), h, kv, config.QkvBias, dtype, device);
+        o_proj = new Projection(nameof(o_proj), q, h, false, dtype, device);
+        ffn_norm = new RmsNorm(nameof(ffn_norm), h, config.RmsNormEps, dtype, device);
+        gate_proj = new Projection(nameof(gate_proj), h, i, false, dtype, device);
+        up_proj = new Projection(nameof(up_proj), h, i, false, dtype, device);
+        down_proj = new Projection(nameof(down_proj), i, h, false, dtype, device);
+        RegisterComponents();
+    }
+
+    public int Index { get; }
+    public int NumHeads { get; }
+    public int NumKvHeads { get; }
+    public int HeadDim { get; }
+
+    public Tensor NormAttentionInput(Tensor hidden) => attn_norm.forward(hidden);
+
+    /// <summary><c>[B, n, hidden]</c> → <c>[B, n, heads·headDim]</c>.</summary>
+    public Tensor ProjectQuery(Tensor x) => q_proj.forward(x);
+
+    /// <summary><c>[B, n, hidden]</c> → <c>[B, n, kvHeads·headDim]</c>.</summary>
+    public Tensor ProjectKey(Tensor x) => k_proj.forward(x);
+
+    /// <summary><c>[B, n, hidden]</c> → <c>[B, n, kvHeads·headDim]</c>.</summary>
+    public Tensor ProjectValue(Tensor x) => v_proj.forward(x);
+
+    /// <summary>Rotates q or k rows; <paramref name="cos"/>/<paramref name="sin"/> are those rows' <c>[B or 1, n, headDim]</c>.</summary>
+    public Tensor ApplyRotary(Tensor x, Tensor cos, Tensor sin) => Rotary.Apply(x, cos, sin, HeadDim);
+
+    /// <summary>
+    /// Bidirectional attention of <c>nq</c> query rows over <c>nk</c> key/value rows (nq may be smaller than nk):
+    /// q <c>[B, nq, heads·headDim]</c>, k/v <c>[B, nk, kvHeads·headDim]</c>, mask <c>[B, 1, 1, nk]</c> bool or null.
+    /// Returns <c>[B, nq, heads·headDim]</c>. Scale 1/sqrt(headDim); K/V heads repeated for GQA.
+    /// </summary>
+    public Tensor Attend(Tensor q, Tensor k, Tensor v, Tensor? mask)
+    {
+        using var scope = torch.NewDisposeScope();
+        var b = q.shape[0];
+        var nq = q.shape[1];
+        var nk = k.shape[1];
+        var qh = q.view(b, nq, NumHeads, HeadDim).transpose(1, 2);
+        var kh = k.view(b, nk, NumKvHeads, HeadDim).transpose(1, 2);
+        var vh = v.view(b, nk, NumKvHeads, HeadDim).transpose(1, 2);
+        if (NumKvHeads != NumHeads)
+        {
+            var groups = NumHeads / NumKvHeads;
+            kh = kh.repeat_interleave(groups, 1, NumHeads);
+            vh = vh.repeat_interleave(groups, 1, NumHeads);
+        }
+        var o = nn.functional.scaled_dot_product_attention(qh, kh, vh, mask, 0.0, false);
+        return o.transpose(1, 2).reshape(b, nq, (long)NumHeads * HeadDim).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The attention output projection, before the residual add (what dLLM-Cache caches as AttnOut).</summary>
+    public Tensor ProjectAttentionOutput(Tensor attention) => o_proj.forward(attention);
+
+    public Tensor NormFfnInput(Tensor hidden) => ffn_norm.forward(hidden);
+
+    /// <summary>SwiGLU MLP <c>down(silu(gate(x)) * up(x))</c>, before the residual add (dLLM-Cache's FFNOut).</summary>
+    public Tensor Mlp(Tensor x)
+    {
+        using var scope = torch.NewDisposeScope();
+        var y = down_proj.forward(nn.functional.silu(gate_proj.forward(x)) * up_proj.forward(x));
+        return y.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The full layer on every row: the composition the cache executor must reproduce when it refreshes everything.</summary>
+    public Tensor Forward(Tensor hidden, LayerInputs inputs)
+    {
+        using var scope = torch.NewDisposeScope();
+        var x = NormAttentionInput(hidden);
+        var q = ApplyRotary(ProjectQuery(x), inputs.Cos, inputs.Sin);
+        var k = ApplyRotary(ProjectKey(x), inputs.Cos, inputs.Sin);
+        var v = ProjectValue(x);
+        var mid = hidden + ProjectAttentionOutput(Attend(q, k, v, inputs.AttentionMask));
+        var output = mid + Mlp(NormFfnInput(mid));
+        return output.MoveToOuterDisposeScope();
+    }
+}

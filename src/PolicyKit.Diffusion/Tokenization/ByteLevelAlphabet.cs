@@ -1,0 +1,33 @@
+namespace PolicyKit.Diffusion.Tokenization;
+
+/// <summary>
+/// GPT-2's reversible byte-to-character map used by byte-level BPE vocabularies (GPT-2, Qwen2/Dream, LLaDA):
+/// printable bytes map to themselves, the others (space, control bytes, ...) to characters from U+0100 on,
+/// so that every token is a printable string (space becomes 'Ġ').
+/// </summary>
+public static class ByteLevelAlphabet
+{
+    private static readonly char[] ByteToChar = Build();
+
+    public static char ForByte(byte b) => ByteToChar[b];
+
+    /// <summary>The vocabulary string of a UTF-8 text (e.g. " the" becomes "Ġthe").</summary>
+    public static string Encode(string text) =>
+        string.Concat(System.Text.Encoding.UTF8.GetBytes(text).Select(b => ByteToChar[b]));
+
+    private static char[] Build()
+    {
+        var map = new char[256];
+        var assigned = new bool[256];
+        foreach (var (from, to) in new[] { (33, 126), (161, 172), (174, 255) })
+            for (var b = from; b <= to; b++)
+            {
+                map[b] = (char)b;
+                assigned[b] = true;
+            }
+        var next = 256;
+        for (var b = 0; b < 256; b++)
+            if (!assigned[b]) map[b] = (char)next++;
+        return map;
+    }
+}
