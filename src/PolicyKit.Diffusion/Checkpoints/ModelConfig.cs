@@ -74,11 +74,19 @@ public sealed record ModelConfig
         {
             throw new ModelConfigException(source, $"not valid JSON: {e.Message}", e);
         }
-        var r = new Reader(root, source);
-        var layout = DetectLayout(r);
-        var config = layout == Layout.LLaDA ? ParseLLaDA(r) : ParseDream(r);
-        config.Validate(source);
-        return config;
+        try
+        {
+            var r = new Reader(root, source);
+            var layout = DetectLayout(r);
+            var config = layout == Layout.LLaDA ? ParseLLaDA(r) : ParseDream(r);
+            config.Validate(source);
+            return config;
+        }
+        catch (ArgumentException e)
+        {
+            // JsonObject materialises properties lazily and throws ArgumentException on a duplicate key.
+            throw new ModelConfigException(source, $"malformed JSON object (duplicate key?): {e.Message}", e);
+        }
     }
 
     private static Layout DetectLayout(Reader r)
@@ -322,7 +330,7 @@ public sealed record ModelConfig
         public void Require(string key, bool whenMissing, bool expected)
         {
             if ((Bool(key) ?? whenMissing) != expected)
-                throw new ModelConfigException(source, $"'{key}': {!expected} is not supported (expected {expected.ToString().ToLowerInvariant()})");
+                throw new ModelConfigException(source, $"'{key}': {(!expected).ToString().ToLowerInvariant()} is not supported (expected {expected.ToString().ToLowerInvariant()})");
         }
 
         public void RequireOneOf(string key, string expected)
