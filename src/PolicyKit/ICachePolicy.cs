@@ -23,4 +23,11 @@ public interface ICachePolicy
 }
 
 /// <summary>One named parameter of a policy, for display (e.g. <c>PromptRefresh.Every = 100</c>).</summary>
-public sealed record PolicyParameter(string Name, string Value, string Description);
+public sealed record PolicyParameter(string Name, string Value, string Description)
+{
+    /// <summary>
+    /// True when a host may replace the value at run time (through a generated policy's <c>Create(overrides)</c>,
+    /// keyed by <see cref="Name"/>); false for structural parameters such as layer lists.
+    /// </summary>
+    public bool CanOverride { get; init; }
+}

@@ -1,0 +1,27 @@
+namespace PolicyKit.Generators.Parsing;
+
+/// <summary>Metadata names of the PolicyKit attributes the generator reads.</summary>
+internal static class AttributeNames
+{
+    public const string CachePolicy = "PolicyKit.CachePolicyAttribute";
+    public const string PromptRefresh = "PolicyKit.PromptRefreshAttribute";
+    public const string ResponseRefresh = "PolicyKit.ResponseRefreshAttribute";
+    public const string AdaptiveResponse = "PolicyKit.AdaptiveResponseAttribute";
+    public const string AlwaysRefreshLayers = "PolicyKit.AlwaysRefreshLayersAttribute";
+    public const string RefreshAllOnBlockStart = "PolicyKit.RefreshAllOnBlockStartAttribute";
+    public const string RefreshActiveBlock = "PolicyKit.RefreshActiveBlockAttribute";
+
+    /// <summary>The rule attributes: each is meaningless without <see cref="CachePolicy"/> (PK0011).</summary>
+    public static readonly string[] Rules =
+    {
+        PromptRefresh, ResponseRefresh, AdaptiveResponse, AlwaysRefreshLayers, RefreshAllOnBlockStart, RefreshActiveBlock,
+    };
+
+    /// <summary>"PolicyKit.PromptRefreshAttribute" → "PromptRefresh", as users write it.</summary>
+    public static string ShortName(string metadataName)
+    {
+        int dot = metadataName.LastIndexOf('.');
+        string name = metadataName.Substring(dot + 1);
+        return name.EndsWith("Attribute", System.StringComparison.Ordinal) ? name.Substring(0, name.Length - "Attribute".Length) : name;
+    }
+}

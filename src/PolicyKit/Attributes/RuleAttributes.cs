@@ -1,0 +1,87 @@
+namespace PolicyKit;
+
+/// <summary>
+/// Recompute the prompt every <see cref="Every"/> forward passes: Refresh when
+/// <see cref="StepContext.StepsSincePromptRefresh"/> &gt;= <see cref="Every"/>, otherwise Reuse.
+/// Without this rule the prompt is computed once and reused for the whole generation.
+/// </summary>
+[AttributeUsage(AttributeTargets.Class, AllowMultiple = true, Inherited = false)]
+public sealed class PromptRefreshAttribute : Attribute
+{
+    /// <summary>Refresh interval in forward passes, at least 1 (1 = every step).</summary>
+    public int Every { get; set; }
+
+    /// <summary>
+    /// Layers the rule applies to, as a C# range: <c>"0..8"</c>, <c>"8.."</c>, <c>"..^4"</c>, <c>"^4.."</c>.
+    /// Start inclusive, end exclusive; <c>^n</c> counts from <see cref="StepContext.LayerCount"/>.
+    /// Omitted: every layer. Rules of the same kind may not overlap.
+    /// </summary>
+    public string? Layers { get; set; }
+}
+
+/// <summary>
+/// Recompute each response segment (prefix, active block, suffix) every <see cref="Every"/> forward passes:
+/// Refresh when that segment's own counter &gt;= <see cref="Every"/>, otherwise Reuse, or the
+/// <see cref="AdaptiveResponseAttribute"/> action where one covers the layer (dLLM-Cache: full response
+/// refresh every K_r, V-verify in between).
+/// </summary>
+[AttributeUsage(AttributeTargets.Class, AllowMultiple = true, Inherited = false)]
+public sealed class ResponseRefreshAttribute : Attribute
+{
+    /// <summary>Refresh interval in forward passes, at least 1 (1 = every step).</summary>
+    public int Every { get; set; }
+
+    /// <inheritdoc cref="PromptRefreshAttribute.Layers"/>
+    public string? Layers { get; set; }
+}
+
+/// <summary>
+/// Between full refreshes, update the response adaptively: compute the <see cref="Probe"/> for every response
+/// token, compare it (cosine) with the cached probe and recompute only the tokens that changed — the
+/// <see cref="Ratio"/> least similar, or those below the similarity <see cref="Threshold"/>. Set exactly one of
+/// the two. Without a <see cref="ResponseRefreshAttribute"/> on the layer, the response is adaptive every step
+/// after its first computation.
+/// </summary>
+[AttributeUsage(AttributeTargets.Class, AllowMultiple = true, Inherited = false)]
+public sealed class AdaptiveResponseAttribute : Attribute
+{
+    /// <summary>Fraction of response tokens recomputed, in (0, 1] (dLLM-Cache's rho, 0.25 in the paper).</summary>
+    public double Ratio { get; set; }
+
+    /// <summary>Cosine similarity below which a token is recomputed, in [-1, 1].</summary>
+    public double Threshold { get; set; }
+
+    /// <summary>The cheap feature compared with its cached value. V is the best probe in dLLM-Cache's ablation.</summary>
+    public Probe Probe { get; set; } = Probe.Value;
+
+    /// <inheritdoc cref="PromptRefreshAttribute.Layers"/>
+    public string? Layers { get; set; }
+}
+
+/// <summary>
+/// Recompute everything at the listed layers on every step (dLLM-Cache always recomputes layer 0).
+/// Indices count from 0; an index at or beyond the model's layer count never matches.
+/// </summary>
+[AttributeUsage(AttributeTargets.Class, AllowMultiple = false, Inherited = false)]
+public sealed class AlwaysRefreshLayersAttribute(params int[] layers) : Attribute
+{
+    public int[] Layers { get; } = layers;
+}
+
+/// <summary>Recompute everything on the first forward pass of each block (Fast-dLLM's block-start refresh).</summary>
+[AttributeUsage(AttributeTargets.Class, AllowMultiple = false, Inherited = false)]
+public sealed class RefreshAllOnBlockStartAttribute : Attribute;
+
+/// <summary>
+/// Recompute the active block on every step (Fast-dLLM dual cache); with <see cref="IncludeSuffix"/> also the
+/// response after it (Fast-dLLM prefix cache). Takes precedence over the response rules for those segments.
+/// </summary>
+[AttributeUsage(AttributeTargets.Class, AllowMultiple = true, Inherited = false)]
+public sealed class RefreshActiveBlockAttribute : Attribute
+{
+    /// <summary>Also recompute the response suffix (everything right of the active block) every step.</summary>
+    public bool IncludeSuffix { get; set; }
+
+    /// <inheritdoc cref="PromptRefreshAttribute.Layers"/>
+    public string? Layers { get; set; }
+}
