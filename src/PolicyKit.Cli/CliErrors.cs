@@ -1,0 +1,30 @@
+using PolicyKit.Diffusion;
+
+namespace PolicyKit.Cli;
+
+/// <summary>Turns the exceptions a user can cause into one line on stderr and an exit code.</summary>
+internal static class CliErrors
+{
+    public const int UserError = 2;
+    public const int Cancelled = 130;
+
+    public static async Task<int> Guard(Func<Task<int>> action)
+    {
+        try
+        {
+            return await action();
+        }
+        catch (OperationCanceledException)
+        {
+            Console.Error.WriteLine("policykit: cancelled.");
+            return Cancelled;
+        }
+        catch (Exception e) when (e is PolicyKitException or ArgumentException or IOException or UnauthorizedAccessException or InvalidOperationException)
+        {
+            Console.Error.WriteLine($"policykit: {OneLine(e.Message)}");
+            return UserError;
+        }
+    }
+
+    private static string OneLine(string message) => message.ReplaceLineEndings(" ").Trim();
+}

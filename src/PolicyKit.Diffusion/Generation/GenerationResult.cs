@@ -1,0 +1,16 @@
+using PolicyKit.Diffusion.Flops;
+
+namespace PolicyKit.Diffusion.Generation;
+
+/// <summary>One prompt's answer with what it cost.</summary>
+/// <param name="Text">The decoded response, cut at the first end-of-sequence token.</param>
+/// <param name="TokenIds">Every generated token id (gen length of them).</param>
+/// <param name="Steps">Denoising steps (forward passes) the generation ran.</param>
+/// <param name="Elapsed">Wall-clock time of the whole generation (shared by the rows of a batch).</param>
+/// <param name="Flops">Executed and full-forward FLOPs (of the whole batch).</param>
+public sealed record GenerationResult(
+    string Text,
+    IReadOnlyList<long> TokenIds,
+    int Steps,
+    TimeSpan Elapsed,
+    FlopCount Flops);

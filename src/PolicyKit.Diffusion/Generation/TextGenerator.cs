@@ -1,0 +1,76 @@
+using System.Diagnostics;
+using PolicyKit.Diffusion.Checkpoints;
+using PolicyKit.Diffusion.Model;
+using PolicyKit.Diffusion.Sampling;
+using TorchSharp;
+
+namespace PolicyKit.Diffusion.Generation;
+
+/// <summary>
+/// Text in, text out: tokenizes prompts, runs the sampler over the model and decodes the answers.
+/// Stateless apart from the shared read-only model, so one instance may serve concurrent callers.
+/// </summary>
+public sealed class TextGenerator
+{
+    private readonly DiffusionModel _model;
+
+    public TextGenerator(DiffusionModel model) => _model = model;
+
+    public DiffusionModel Model => _model;
+
+    /// <summary>Sampler defaults for the model's family (LLaDA blocks, or Dream's single-block time grid).</summary>
+    public SamplerOptions DefaultOptions(int genLength = 64, int steps = 64, int blockLength = 32) =>
+        _model.Config.Layout == Layout.Dream
+            ? SamplerOptions.Dream(genLength, steps) with { EosTokenId = _model.Tokenizer.EosTokenId }
+            : SamplerOptions.Llada with { GenLength = genLength, Steps = steps, BlockLength = Math.Min(blockLength, genLength), EosTokenId = _model.Tokenizer.EosTokenId };
+
+    public GenerationResult Generate(string prompt, SamplerOptions options, CancellationToken cancellationToken = default) =>
+        Generate([prompt], options, cancellationToken)[0];
+
+    /// <summary>Generates for a batch of prompts in one sampler run (rows are left-padded).</summary>
+    public IReadOnlyList<GenerationResult> Generate(
+        IReadOnlyList<string> prompts, SamplerOptions options, CancellationToken cancellationToken = default,
+        Action<SamplerStepReport>? onStep = null)
+    {
+        var ids = prompts.Select(EncodePrompt).ToArray();
+        return GenerateIds(ids, options, cancellationToken, onStep);
+    }
+
+    /// <summary>Tokenizes a prompt and checks it fits the model with room for nothing else yet.</summary>
+    public int[] EncodePrompt(string prompt)
+    {
+        if (string.IsNullOrEmpty(prompt)) throw new ArgumentException("The prompt is empty.", nameof(prompt));
+        return _model.Tokenizer.Encode(prompt);
+    }
+
+    public IReadOnlyList<GenerationResult> GenerateIds(
+        IReadOnlyList<int[]> prompts, SamplerOptions options, CancellationToken cancellationToken = default,
+        Action<SamplerStepReport>? onStep = null)
+    {
+        int longest = prompts.Max(p => p.Length);
+        int max = _model.Config.MaxSequenceLength;
+        if (longest + options.GenLength > max)
+            throw new ArgumentException(
+                $"prompt ({longest} tokens) + gen length ({options.GenLength}) exceeds the model's maximum sequence length {max}.");
+
+        var sampler = new DiffusionSampler(options);
+        var denoiser = new ModelDenoiser(_model);
+        var clock = Stopwatch.StartNew();
+        SamplerResult result;
+        using (torch.no_grad())
+            result = sampler.Run(denoiser, prompts.Select(p => (IReadOnlyList<int>)p).ToArray(), cancellationToken, onStep);
+        clock.Stop();
+
+        return result.ResponseIds
+            .Select(ids => new GenerationResult(Decode(ids), ids, result.Steps, clock.Elapsed, denoiser.Flops))
+            .ToArray();
+    }
+
+    private string Decode(long[] ids)
+    {
+        int? eos = _model.Tokenizer.EosTokenId;
+        int end = eos is int e ? Array.IndexOf(ids, (long)e) : -1;
+        var kept = (end >= 0 ? ids[..end] : ids).Select(i => (int)i).Where(i => i != _model.MaskTokenId);
+        return _model.Tokenizer.Decode(kept);
+    }
+}
