@@ -11,10 +11,14 @@ namespace PolicyKit.Testing;
 /// </summary>
 public static class StepContextGenerators
 {
-    /// <summary>Any context: about one in eight is step 0.</summary>
-    public static Gen<StepContext> Any { get; } = Gen.Frequency(
-        (1, Gen.Constant(0)),
-        (7, Gen.Choose(1, 600))).SelectMany(step => step == 0 ? AtStepZero : Later(step));
+    // Static initializers run in text order: the building blocks come first.
+    private static Gen<ModelShape> Shape { get; } =
+        from layerCount in Gen.Frequency((1, Gen.Choose(1, 4)), (4, Gen.Choose(5, 48)))
+        from layer in Gen.Choose(0, layerCount - 1)
+        from blockCount in Gen.Choose(1, 16)
+        from blockLength in Gen.Choose(1, 64)
+        from promptLength in Gen.Choose(0, 2048)
+        select new ModelShape(layerCount, layer, blockCount, blockLength, promptLength);
 
     /// <summary>The first forward pass of a generation: nothing is cached.</summary>
     public static Gen<StepContext> AtStepZero { get; } =
@@ -24,6 +28,11 @@ public static class StepContextGenerators
 
     /// <summary>Any context after step 0.</summary>
     public static Gen<StepContext> AfterStepZero { get; } = Gen.Choose(1, 600).SelectMany(Later);
+
+    /// <summary>Any context: about one in eight is step 0.</summary>
+    public static Gen<StepContext> Any { get; } = Gen.Frequency(
+        (1, Gen.Constant(0)),
+        (7, Gen.Choose(1, 600))).SelectMany(step => step == 0 ? AtStepZero : Later(step));
 
     /// <summary>Contexts of a model with exactly <paramref name="layerCount"/> layers.</summary>
     public static Gen<StepContext> ForLayerCount(int layerCount) =>
@@ -57,14 +66,6 @@ public static class StepContextGenerators
         (2, Gen.Choose(1, 1000)),
         (1, Gen.Constant(StepContext.NeverRefreshed)))
         .Select(counter => counter == StepContext.NeverRefreshed ? counter : Math.Min(counter, step));
-
-    private static Gen<ModelShape> Shape { get; } =
-        from layerCount in Gen.Frequency((1, Gen.Choose(1, 4)), (4, Gen.Choose(5, 48)))
-        from layer in Gen.Choose(0, layerCount - 1)
-        from blockCount in Gen.Choose(1, 16)
-        from blockLength in Gen.Choose(1, 64)
-        from promptLength in Gen.Choose(0, 2048)
-        select new ModelShape(layerCount, layer, blockCount, blockLength, promptLength);
 
     private sealed record ModelShape(int LayerCount, int Layer, int BlockCount, int BlockLength, int PromptLength)
     {

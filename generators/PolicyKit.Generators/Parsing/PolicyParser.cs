@@ -150,7 +150,8 @@ internal static class PolicyParser
         {
             var ratio = Named(attribute, "Ratio");
             var threshold = Named(attribute, "Threshold");
-            int probe = Named(attribute, "Probe") is { Value: int p } ? p : 0;
+            // Enum constants arrive boxed as their underlying type (Probe is a byte).
+            int probe = Named(attribute, "Probe") is { Value: { } p } ? System.Convert.ToInt32(p, CultureInfo.InvariantCulture) : 0;
             var layers = ReadLayers(attribute);
 
             if ((ratio is null) == (threshold is null))

@@ -1,0 +1,115 @@
+using FsCheck.Fluent;
+using Microsoft.Extensions.DependencyInjection;
+using PolicyKit.Generated;
+using PolicyKit.Testing;
+
+namespace PolicyKit.Policies.Tests;
+
+public class PolicyRuntimeTests
+{
+    [Fact]
+    public void GeneratedPlanAllocatesNothing()
+    {
+        ICachePolicy[] policies = [new DllmCache(), new DepthHybrid(), new TailPolicy(), new FastDllmPrefixCache()];
+        var contexts = StepContextGenerators.Any.Sample(256, 64).ToArray();
+        int sink = 0;
+        foreach (var policy in policies) // warm-up: JIT every path before measuring
+        {
+            for (int i = 0; i < 20_000; i++)
+                sink += (int)policy.Plan(in contexts[i % contexts.Length]).ActiveBlock.Kind;
+        }
+
+        const int Calls = 1_000_000;
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < Calls; i++)
+            sink += (int)policies[i & 3].Plan(in contexts[i % contexts.Length]).ResponseSuffix.Kind;
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.Equal(0, allocated);
+        Assert.True(sink > 0);
+    }
+
+    [Fact]
+    public void OverridesReplaceDefaultsWithoutRecompiling()
+    {
+        var policy = DllmCache.Create(new Dictionary<string, string> { ["ResponseRefresh.Every"] = "3", ["adaptiveresponse.ratio"] = "0.5" });
+        var context = new StepContext { Step = 10, Layer = 1, LayerCount = 4, StepInBlock = 3, StepsSincePromptRefresh = 3,
+            StepsSinceResponsePrefixRefresh = 3, StepsSinceActiveBlockRefresh = 2, StepsSinceResponseSuffixRefresh = 1 };
+
+        var plan = policy.Plan(in context);
+
+        Assert.Equal(SegmentAction.Reuse, plan.Prompt);
+        Assert.Equal(SegmentAction.Refresh, plan.ResponsePrefix);
+        Assert.Equal(SegmentAction.AdaptiveRatio(0.5f), plan.ActiveBlock);
+        Assert.Contains(policy.Parameters, p => p is { Name: "ResponseRefresh.Every", Value: "3", CanOverride: true });
+        Assert.Contains(DllmCache.DefaultParameters, p => p is { Name: "ResponseRefresh.Every", Value: "7" });
+        Assert.Equal(SegmentAction.AdaptiveRatio(0.25f), new DllmCache().Plan(in context).ActiveBlock);
+    }
+
+    [Theory]
+    [InlineData("ResponseRefresh.Every", "0", "PK0002")]
+    [InlineData("PromptRefresh.Every", "ten", "PK0002")]
+    [InlineData("AdaptiveResponse.Ratio", "1.5", "PK0003")]
+    [InlineData("AdaptiveResponse.Probe", "Query", "Value, Key, Input")]
+    [InlineData("AlwaysRefreshLayers", "1", "no overridable parameter")]
+    [InlineData("ResponseRefresh.Evry", "3", "no overridable parameter")]
+    public void InvalidOverridesAreRejectedLikeTheDiagnostics(string name, string value, string expected)
+    {
+        var error = Assert.ThrowsAny<ArgumentException>(() => PolicyKitPoliciesPolicyRegistry.Create("dllm-cache", new Dictionary<string, string> { [name] = value }));
+        Assert.Contains(expected, error.Message);
+    }
+
+    [Fact]
+    public void ThresholdOverridesOfRangedRulesUseTheirRangedNames()
+    {
+        var policy = TailPolicy.Create(new Dictionary<string, string> { ["AdaptiveResponse[2..^4].Threshold"] = "-0.25" });
+        var context = new StepContext { Step = 5, Layer = 3, LayerCount = 12, StepInBlock = 2, StepsSincePromptRefresh = 1,
+            StepsSinceResponsePrefixRefresh = 1, StepsSinceActiveBlockRefresh = 1, StepsSinceResponseSuffixRefresh = 1 };
+        Assert.Equal(SegmentAction.AdaptiveThreshold(-0.25f, Probe.Input), policy.Plan(in context).ResponsePrefix);
+        Assert.Throws<ArgumentException>(() => TailPolicy.Create(new Dictionary<string, string> { ["AdaptiveResponse[2..^4].Threshold"] = "2" }));
+    }
+
+    [Fact]
+    public void CatalogCombinesTheRegistriesOfSeveralAssemblies()
+    {
+        var catalog = PolicyCatalog.FromAssemblies(typeof(DllmCache).Assembly, typeof(TailPolicy).Assembly);
+
+        Assert.Equal(9, catalog.Count);
+        Assert.IsType<DllmCache>(catalog.Create("dllm-cache"));
+        Assert.IsType<TailPolicy>(catalog.Create("test-tail"));
+        Assert.Throws<KeyNotFoundException>(() => catalog.Get("no-such-policy"));
+        var duplicate = Assert.Throws<ArgumentException>(() => PolicyCatalog.FromRegistries(PolicyKitPoliciesPolicyRegistry.Instance, PolicyKitPoliciesPolicyRegistry.Instance));
+        Assert.Contains("Two policies are named 'always-refresh'", duplicate.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void DependencyInjectionRegistersKeyedSingletonsWithTryAddSemantics()
+    {
+        var tuned = DllmCache.Create(new Dictionary<string, string> { ["ResponseRefresh.Every"] = "5" });
+        var services = new ServiceCollection();
+        services.AddKeyedSingleton<ICachePolicy>("dllm-cache", tuned); // a host override registered first wins
+        services.AddPolicyKitPoliciesCachePolicies();
+        services.AddPolicyKitPoliciesCachePolicies(); // idempotent
+        using var provider = services.BuildServiceProvider();
+
+        Assert.Same(tuned, provider.GetRequiredKeyedService<ICachePolicy>("dllm-cache"));
+        Assert.IsType<FastDllmDualCache>(provider.GetRequiredKeyedService<ICachePolicy>("fast-dllm-dual"));
+        Assert.Same(provider.GetRequiredKeyedService<ICachePolicy>("none"), provider.GetRequiredKeyedService<ICachePolicy>("none"));
+        Assert.Equal(PolicyKitPoliciesPolicyRegistry.All.Count, services.Count);
+    }
+
+    [Fact]
+    public void InvariantCheckPassesForEveryBuiltIn()
+    {
+        foreach (var descriptor in PolicyKitPoliciesPolicyRegistry.All)
+            PolicyInvariants.Check(descriptor.Create(), maxTests: 500);
+    }
+
+    [Fact]
+    public void InvariantCheckReportsACounterexampleForABrokenPolicy()
+    {
+        var failure = Assert.Throws<PolicyInvariantException>(() => PolicyInvariants.Check(new ForgetfulPolicy()));
+        Assert.Contains("forgetful", failure.Message);
+        Assert.Contains("step 0", failure.Message); // the context of the counterexample, or the step-0 rule
+    }
+}
