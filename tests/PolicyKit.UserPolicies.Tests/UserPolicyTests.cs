@@ -1,0 +1,81 @@
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using MyApp.Policies;
+using PolicyKit;
+using PolicyKit.Generated;
+using PolicyKit.Generators;
+using PolicyKit.Testing;
+
+namespace PolicyKit.UserPolicies.Tests;
+
+public class UserPolicyTests
+{
+    private static StepContext Context(int layer, int responseLength, int since) => new()
+    {
+        Step = 20, Layer = layer, LayerCount = 12, BlockIndex = 1, BlockCount = 4, StepInBlock = 3,
+        PromptLength = 100, ResponseLength = responseLength, ActiveBlockStart = responseLength / 4, ActiveBlockLength = responseLength / 4,
+        StepsSincePromptRefresh = since, StepsSinceResponsePrefixRefresh = since, StepsSinceActiveBlockRefresh = since, StepsSinceResponseSuffixRefresh = since,
+    };
+
+    [Fact]
+    public void TheDeclaredPolicyPlansByItsRules()
+    {
+        ICachePolicy policy = new MySlidingPolicy();
+
+        Assert.Equal("my-sliding", policy.Name);
+        Assert.True(policy.UsesCache);
+        Assert.Equal(LayerPlan.Split(SegmentAction.Reuse, SegmentAction.Reuse), policy.Plan(Context(layer: 3, responseLength: 256, since: 5)));
+        Assert.Equal(LayerPlan.Split(SegmentAction.Reuse, SegmentAction.Refresh), policy.Plan(Context(layer: 3, responseLength: 256, since: 6)));
+        Assert.Equal(LayerPlan.Split(SegmentAction.Reuse, SegmentAction.AdaptiveThreshold(0.95f, Probe.Key)),
+            policy.Plan(Context(layer: 8, responseLength: 256, since: 6))); // "^4.." of 12 layers starts at 8
+        Assert.True(policy.Plan(Context(layer: 3, responseLength: 256, since: 1) with { StepInBlock = 0 }).IsRefreshAll);
+    }
+
+    [Fact]
+    public void HandWrittenAdjustmentApplies() =>
+        Assert.Equal(LayerPlan.Split(SegmentAction.Reuse, SegmentAction.Refresh),
+            new MySlidingPolicy().Plan(Context(layer: 10, responseLength: 32, since: 2)));
+
+    [Fact]
+    public void TheUserPolicyKeepsEveryInvariant() => PolicyInvariants.Check(new MySlidingPolicy());
+
+    [Fact]
+    public void BuiltInAndOwnPoliciesAreEnumeratedTogether()
+    {
+        var catalog = PolicyCatalog.FromRegistries(PolicyKitPoliciesPolicyRegistry.Instance, PolicyKitUserPoliciesTestsPolicyRegistry.Instance);
+
+        Assert.Contains("dllm-cache", catalog.Names);
+        Assert.Contains("my-sliding", catalog.Names);
+        var tuned = catalog.Create("my-sliding", new Dictionary<string, string> { ["ResponseRefresh[..^4].Every"] = "2" });
+        Assert.Equal(SegmentAction.Refresh, tuned.Plan(Context(layer: 3, responseLength: 256, since: 2)).ActiveBlock);
+        Assert.Contains(catalog.Get("my-sliding").Parameters, p => p.Name == "AdaptiveResponse[^4..].Threshold" && p.Value == "0.95");
+    }
+
+    [Fact]
+    public void AnInvalidDeclarationFailsTheBuildWithItsId()
+    {
+        const string source = """
+            using PolicyKit;
+            namespace MyApp.Policies;
+
+            [CachePolicy("too-greedy")]
+            [ResponseRefresh(Every = 4)]
+            [AdaptiveResponse(Ratio = 1.25)]
+            public sealed partial class TooGreedy;
+            """;
+        var references = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator)
+            .Where(path => Path.GetFileName(path).StartsWith("System.", StringComparison.Ordinal))
+            .Append(typeof(ICachePolicy).Assembly.Location)
+            .Select(path => MetadataReference.CreateFromFile(path));
+        var compilation = CSharpCompilation.Create("MyApp", [CSharpSyntaxTree.ParseText(source, path: "TooGreedy.cs")], references,
+            new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary));
+
+        CSharpGeneratorDriver.Create(new PolicyGenerator()).RunGeneratorsAndUpdateCompilation(compilation, out _, out var diagnostics);
+
+        var error = Assert.Single(diagnostics);
+        Assert.Equal("PK0003", error.Id);
+        Assert.Equal(DiagnosticSeverity.Error, error.Severity);
+        Assert.Equal("TooGreedy.cs(6,19)", $"{error.Location.GetLineSpan().Path}({error.Location.GetLineSpan().StartLinePosition.Line + 1},{error.Location.GetLineSpan().StartLinePosition.Character + 1})");
+        Assert.Contains("Ratio = 1.25", error.GetMessage());
+    }
+}
