@@ -13,7 +13,7 @@ internal static class MainJob
         var generator = new TextGenerator(model);
         var options = generator.DefaultOptions(genLength: 32, steps: 32, blockLength: 32);
         Console.WriteLine($"prompt: {SamplePrompt}");
-        var result = generator.Generate(SamplePrompt, options, cancellationToken);
+        var result = generator.Generate(SamplePrompt, options, null, cancellationToken);
         Console.WriteLine($"answer: {result.Text}");
         Console.WriteLine($"{result.Steps} steps, {options.GenLength} tokens, {result.Elapsed.TotalMilliseconds:F0} ms, " +
                           $"{result.Flops.Executed / 1e9:F2} GFLOP executed of {result.Flops.Full / 1e9:F2} full");

@@ -40,7 +40,7 @@ internal static class GenerateCommand
             if (parse.GetValue(threshold) is double p) options = options with { Schedule = TransferSchedule.Threshold, Threshold = p };
             if (parse.GetValue(remasking) is ConfidenceKind kind) options = options with { Confidence = kind };
 
-            var result = generator.Generate(parse.GetValue(prompt)!, options, ct);
+            var result = generator.Generate(parse.GetValue(prompt)!, options, null, ct);
             if (parse.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(ToJson(result), JsonDefaults.Options));
             else PrintReport(result, options);
             return Task.FromResult(0);

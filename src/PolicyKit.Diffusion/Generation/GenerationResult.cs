@@ -8,9 +8,13 @@ namespace PolicyKit.Diffusion.Generation;
 /// <param name="Steps">Denoising steps (forward passes) the generation ran.</param>
 /// <param name="Elapsed">Wall-clock time of the whole generation (shared by the rows of a batch).</param>
 /// <param name="Flops">Executed and full-forward FLOPs (of the whole batch).</param>
+/// <param name="Policy">The cache policy's name (<c>none</c> without one).</param>
+/// <param name="RecomputeFraction">Mean fraction of layer rows recomputed (1 without a cache).</param>
 public sealed record GenerationResult(
     string Text,
     IReadOnlyList<long> TokenIds,
     int Steps,
     TimeSpan Elapsed,
-    FlopCount Flops);
+    FlopCount Flops,
+    string Policy,
+    double RecomputeFraction);

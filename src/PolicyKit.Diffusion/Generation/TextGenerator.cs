@@ -24,16 +24,16 @@ public sealed class TextGenerator
             ? SamplerOptions.Dream(genLength, steps) with { EosTokenId = _model.Tokenizer.EosTokenId }
             : SamplerOptions.Llada with { GenLength = genLength, Steps = steps, BlockLength = Math.Min(blockLength, genLength), EosTokenId = _model.Tokenizer.EosTokenId };
 
-    public GenerationResult Generate(string prompt, SamplerOptions options, CancellationToken cancellationToken = default) =>
-        Generate([prompt], options, cancellationToken)[0];
+    public GenerationResult Generate(string prompt, SamplerOptions options, ICachePolicy? policy = null, CancellationToken cancellationToken = default) =>
+        Generate([prompt], options, policy, cancellationToken)[0];
 
     /// <summary>Generates for a batch of prompts in one sampler run (rows are left-padded).</summary>
     public IReadOnlyList<GenerationResult> Generate(
-        IReadOnlyList<string> prompts, SamplerOptions options, CancellationToken cancellationToken = default,
-        Action<SamplerStepReport>? onStep = null)
+        IReadOnlyList<string> prompts, SamplerOptions options, ICachePolicy? policy = null,
+        CancellationToken cancellationToken = default, Action<SamplerStepReport>? onStep = null)
     {
         var ids = prompts.Select(EncodePrompt).ToArray();
-        return GenerateIds(ids, options, cancellationToken, onStep);
+        return GenerateIds(ids, options, policy, cancellationToken, onStep);
     }
 
     /// <summary>Tokenizes a prompt and checks it fits the model with room for nothing else yet.</summary>
@@ -44,8 +44,8 @@ public sealed class TextGenerator
     }
 
     public IReadOnlyList<GenerationResult> GenerateIds(
-        IReadOnlyList<int[]> prompts, SamplerOptions options, CancellationToken cancellationToken = default,
-        Action<SamplerStepReport>? onStep = null)
+        IReadOnlyList<int[]> prompts, SamplerOptions options, ICachePolicy? policy = null,
+        CancellationToken cancellationToken = default, Action<SamplerStepReport>? onStep = null)
     {
         int longest = prompts.Max(p => p.Length);
         int max = _model.Config.MaxSequenceLength;
@@ -54,7 +54,7 @@ public sealed class TextGenerator
                 $"prompt ({longest} tokens) + gen length ({options.GenLength}) exceeds the model's maximum sequence length {max}.");
 
         var sampler = new DiffusionSampler(options);
-        var denoiser = new ModelDenoiser(_model);
+        using var denoiser = new ModelDenoiser(_model, policy);
         var clock = Stopwatch.StartNew();
         SamplerResult result;
         using (torch.no_grad())
@@ -62,7 +62,7 @@ public sealed class TextGenerator
         clock.Stop();
 
         return result.ResponseIds
-            .Select(ids => new GenerationResult(Decode(ids), ids, result.Steps, clock.Elapsed, denoiser.Flops))
+            .Select(ids => new GenerationResult(Decode(ids), ids, result.Steps, clock.Elapsed, denoiser.Flops, policy?.Name ?? "none", denoiser.RecomputeFraction))
             .ToArray();
     }
 

@@ -1,0 +1,30 @@
+using PolicyKit.Diffusion.Flops;
+
+namespace PolicyKit.Diffusion.Caching;
+
+/// <summary>What one layer did at one step: its plan and how many rows of each sequence it recomputed.</summary>
+public readonly record struct LayerStepRecord(int Step, int Layer, LayerPlan Plan, int RowsRecomputed, int SequenceLength);
+
+/// <summary>Counters of one cache session: work done against the uncached forward, per layer and step.</summary>
+public sealed class CacheStatistics
+{
+    private readonly List<LayerStepRecord> _records = [];
+
+    /// <summary>FLOPs of the transformer layers (the LM head is counted by the caller).</summary>
+    public FlopCount LayerFlops { get; internal set; }
+
+    public IReadOnlyList<LayerStepRecord> Records => _records;
+
+    /// <summary>Rows recomputed over rows a full forward would compute, across every layer and step.</summary>
+    public double RecomputeFraction
+    {
+        get
+        {
+            double done = 0, total = 0;
+            foreach (var r in _records) { done += r.RowsRecomputed; total += r.SequenceLength; }
+            return total > 0 ? done / total : 1.0;
+        }
+    }
+
+    internal void Add(in LayerStepRecord record) => _records.Add(record);
+}
