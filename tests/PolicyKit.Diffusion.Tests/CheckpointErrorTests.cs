@@ -185,6 +185,17 @@ public class CheckpointErrorTests
     }
 
     [Fact]
+    public void HeaderWithInvalidUtf8()
+    {
+        using var dir = new TempDir();
+        var path = Raw(dir, "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4);
+        var bytes = File.ReadAllBytes(path);
+        bytes[8 + 2] = 0xF4; // inside the tensor name
+        File.WriteAllBytes(path, bytes);
+        Assert.Contains("UTF-8", Fails(path).Message);
+    }
+
+    [Fact]
     public void OffsetsOutsideTheDataRegion()
     {
         using var dir = new TempDir();

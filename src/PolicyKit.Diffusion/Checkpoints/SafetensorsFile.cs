@@ -70,6 +70,9 @@ public sealed class SafetensorsFile
 
     private static SafetensorsFile Parse(string path, byte[] header, long dataStart, long dataLength)
     {
+        // JsonDocument defers UTF-8 validation of strings to GetString, which would throw a bare InvalidOperationException.
+        if (!System.Text.Unicode.Utf8.IsValid(header))
+            throw new CheckpointException(path, null, "header is not valid UTF-8");
         JsonDocument doc;
         try
         {

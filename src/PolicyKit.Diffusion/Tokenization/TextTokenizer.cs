@@ -89,6 +89,7 @@ public sealed class TextTokenizer
         {
             throw new TokenizerException(tokenizerJsonPath, $"cannot read: {e.Message}", e);
         }
+        if (!System.Text.Unicode.Utf8.IsValid(bytes)) throw new TokenizerException(tokenizerJsonPath, "not valid UTF-8");
         var named = ReadTokenizerConfig(tokenizerConfigPath);
         try
         {
@@ -275,7 +276,9 @@ public sealed class TextTokenizer
         if (path is null) return result;
         try
         {
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(path), new JsonDocumentOptions { MaxDepth = 64 });
+            var bytes = File.ReadAllBytes(path);
+            if (!System.Text.Unicode.Utf8.IsValid(bytes)) throw new TokenizerException(path, "not valid UTF-8");
+            using var doc = JsonDocument.Parse(bytes, new JsonDocumentOptions { MaxDepth = 64 });
             if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new TokenizerException(path, "expected a JSON object");
             foreach (var key in new[] { "eos_token", "pad_token", "bos_token", "mask_token" })
             {
