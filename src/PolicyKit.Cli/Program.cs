@@ -8,6 +8,7 @@ var root = new RootCommand(
     "With no command, runs the main job: answers a sample prompt on the default model.");
 root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(NewModelCommand.Create());
+root.Subcommands.Add(PoliciesCommand.Create());
 root.SetAction((parse, ct) => CliErrors.Guard(() => MainJob.RunAsync(ct)));
 
 return await root.Parse(args).InvokeAsync();

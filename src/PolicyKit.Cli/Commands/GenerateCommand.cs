@@ -22,13 +22,15 @@ internal static class GenerateCommand
         var remasking = new Option<ConfidenceKind?>("--remasking") { Description = "Commit order: Probability (low-confidence), Random, Margin, NegativeEntropy. Default: the model family's." };
         var seed = new Option<long>("--seed") { Description = "Random seed (sampling noise).", DefaultValueFactory = _ => 0 };
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of text." };
+        var policy = new Option<string>("--policy") { Description = "Cache policy (see `policykit policies`).", DefaultValueFactory = _ => Policies.Default };
 
         var command = new Command("generate", "Generate an answer to a prompt and report steps, time and FLOPs.")
         {
-            model, prompt, genLength, steps, blockLength, temperature, threshold, cfg, remasking, seed, device, json,
+            model, prompt, policy, genLength, steps, blockLength, temperature, threshold, cfg, remasking, seed, device, json,
         };
         command.SetAction((parse, ct) => CliErrors.Guard(() =>
         {
+            var cachePolicy = Policies.Create(parse.GetValue(policy)!);
             using var loaded = ModelLocator.Load(parse.GetValue(model), parse.GetValue(device)!);
             var generator = new TextGenerator(loaded);
             var options = generator.DefaultOptions(parse.GetValue(genLength), parse.GetValue(steps), parse.GetValue(blockLength)) with
@@ -40,7 +42,7 @@ internal static class GenerateCommand
             if (parse.GetValue(threshold) is double p) options = options with { Schedule = TransferSchedule.Threshold, Threshold = p };
             if (parse.GetValue(remasking) is ConfidenceKind kind) options = options with { Confidence = kind };
 
-            var result = generator.Generate(parse.GetValue(prompt)!, options, null, ct);
+            var result = generator.Generate(parse.GetValue(prompt)!, options, cachePolicy, ct);
             if (parse.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(ToJson(result), JsonDefaults.Options));
             else PrintReport(result, options);
             return Task.FromResult(0);
@@ -52,16 +54,17 @@ internal static class GenerateCommand
     {
         text = r.Text,
         tokenIds = r.TokenIds,
+        policy = r.Policy,
         steps = r.Steps,
         elapsedMs = Math.Round(r.Elapsed.TotalMilliseconds, 1),
         flops = new { executed = r.Flops.Executed, full = r.Flops.Full },
+        recomputeFraction = Math.Round(r.RecomputeFraction, 4),
     };
 
     private static void PrintReport(GenerationResult r, SamplerOptions o)
     {
         Console.WriteLine(r.Text);
         Console.WriteLine();
-        Console.WriteLine($"{r.Steps} steps, {o.GenLength} tokens, {r.Elapsed.TotalMilliseconds:F0} ms, " +
-                          $"{r.Flops.Executed / 1e9:F2} GFLOP executed of {r.Flops.Full / 1e9:F2} full");
+        Console.WriteLine(Report.CostLine(r, o.GenLength));
     }
 }
