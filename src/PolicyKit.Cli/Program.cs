@@ -9,6 +9,7 @@ var root = new RootCommand(
 root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(NewModelCommand.Create());
 root.Subcommands.Add(PoliciesCommand.Create());
+root.Subcommands.Add(BenchCommand.Create());
 root.SetAction((parse, ct) => CliErrors.Guard(() => MainJob.RunAsync(ct)));
 
 return await root.Parse(args).InvokeAsync();
