@@ -1,0 +1,101 @@
+using System.Text.Json;
+
+namespace PolicyKit.Cli.Tests;
+
+public class CliTests
+{
+    [Theory]
+    [InlineData("llada", "none")]
+    [InlineData("dream", "dllm-cache")]
+    [InlineData("llada", "fast-dllm-dual")]
+    public void New_model_then_generate_json_reports_text_ids_steps_time_and_flops(string layout, string policy)
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "pk-cli-" + Guid.NewGuid().ToString("N")[..8]);
+        try
+        {
+            var made = CliProcess.Run("new-model", "--layout", layout, "--out", dir, "--layers", "2", "--hidden", "32", "--heads", "4", "--seed", "5");
+            Assert.True(made.ExitCode == 0, made.Stderr);
+            Assert.True(File.Exists(Path.Combine(dir, "config.json")));
+
+            var run = CliProcess.Run("generate", "--model", dir, "--prompt", "hello there", "--gen-length", "8", "--steps", "8",
+                "--block-length", "4", "--policy", policy, "--json");
+            Assert.True(run.ExitCode == 0, run.Stderr);
+            using var json = JsonDocument.Parse(run.Stdout);
+            var root = json.RootElement;
+            Assert.Equal(JsonValueKind.String, root.GetProperty("text").ValueKind);
+            Assert.Equal(8, root.GetProperty("tokenIds").GetArrayLength());
+            Assert.Equal(8, root.GetProperty("steps").GetInt32());
+            Assert.True(root.GetProperty("elapsedMs").GetDouble() > 0);
+            Assert.Equal(policy, root.GetProperty("policy").GetString());
+            double executed = root.GetProperty("flops").GetProperty("executed").GetDouble();
+            double full = root.GetProperty("flops").GetProperty("full").GetDouble();
+            Assert.True(executed > 0 && executed <= full);
+            if (policy == "none") Assert.Equal(full, executed);
+            else Assert.True(executed < full, $"{policy}: {executed} of {full}");
+        }
+        finally
+        {
+            if (Directory.Exists(dir)) Directory.Delete(dir, true);
+        }
+    }
+
+    [Theory]
+    [InlineData("missing directory", "generate", "--model", "/nonexistent/pk-model")]
+    [InlineData("unknown policy", "generate", "--policy", "nope")]
+    [InlineData("bad block length", "generate", "--gen-length", "10", "--block-length", "4")]
+    [InlineData("bad threshold", "generate", "--threshold", "1.5")]
+    public void Bad_input_exits_non_zero_with_one_line_and_no_stack_trace(string why, params string[] args)
+    {
+        var run = CliProcess.Run(args);
+        Assert.True(run.ExitCode != 0, why);
+        var lines = run.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => !l.StartsWith("policykit: no trained model")).ToArray();
+        Assert.Single(lines);
+        Assert.StartsWith("policykit: ", lines[0]);
+        Assert.DoesNotContain("   at ", run.Stderr);
+    }
+
+    [Fact]
+    public void Unreadable_config_names_the_file()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "pk-cli-bad-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(dir);
+        try
+        {
+            File.WriteAllText(Path.Combine(dir, "config.json"), "{ not json");
+            var run = CliProcess.Run("generate", "--model", dir);
+            Assert.Equal(2, run.ExitCode);
+            Assert.Contains("config.json", run.Stderr);
+            Assert.DoesNotContain("   at ", run.Stderr);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
+    public void Unknown_options_are_rejected()
+    {
+        var run = CliProcess.Run("generate", "--no-such-option");
+        Assert.NotEqual(0, run.ExitCode);
+        Assert.Contains("--no-such-option", run.Stderr);
+    }
+
+    [Fact]
+    public void Policies_lists_every_built_in_policy_with_its_parameters()
+    {
+        var run = CliProcess.Run("policies");
+        Assert.Equal(0, run.ExitCode);
+        foreach (var name in new[] { "none", "always-refresh", "prompt-cache", "dllm-cache", "fast-dllm-prefix", "fast-dllm-dual", "depth-hybrid" })
+            Assert.Contains(name, run.Stdout);
+        Assert.Contains("ResponseRefresh.Every = 7", run.Stdout);
+    }
+
+    [Fact]
+    public void Every_command_has_help()
+    {
+        foreach (var command in new[] { "generate", "new-model", "policies", "bench" })
+        {
+            var run = CliProcess.Run(command, "--help");
+            Assert.Equal(0, run.ExitCode);
+            Assert.Contains("Usage:", run.Stdout);
+        }
+    }
+}
