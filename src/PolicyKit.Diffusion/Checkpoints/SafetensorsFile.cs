@@ -84,34 +84,47 @@ public sealed class SafetensorsFile
         }
         using (doc)
         {
-            if (doc.RootElement.ValueKind != JsonValueKind.Object)
-                throw new CheckpointException(path, null, $"header must be a JSON object, got {doc.RootElement.ValueKind}");
-            var tensors = new Dictionary<string, SafetensorsEntry>(StringComparer.Ordinal);
-            var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
-            var seenMetadata = false;
-            foreach (var property in doc.RootElement.EnumerateObject())
+            try
             {
-                var name = property.Name;
-                if (name == "__metadata__")
-                {
-                    if (seenMetadata) throw new CheckpointException(path, null, "duplicate '__metadata__'");
-                    seenMetadata = true;
-                    if (property.Value.ValueKind != JsonValueKind.Object)
-                        throw new CheckpointException(path, null, "'__metadata__' must be an object of strings");
-                    foreach (var m in property.Value.EnumerateObject())
-                    {
-                        if (m.Value.ValueKind != JsonValueKind.String)
-                            throw new CheckpointException(path, null, $"'__metadata__.{m.Name}' must be a string");
-                        metadata[m.Name] = m.Value.GetString()!;
-                    }
-                    continue;
-                }
-                if (tensors.ContainsKey(name)) throw new CheckpointException(path, name, "appears twice in the header");
-                tensors.Add(name, ParseEntry(path, name, property.Value, dataStart, dataLength));
+                return Walk(path, doc, dataStart, dataLength);
             }
-            CheckNoOverlap(path, tensors.Values);
-            return new SafetensorsFile(path, tensors, metadata);
+            catch (InvalidOperationException e)
+            {
+                // Valid UTF-8 can still escape a lone surrogate ("\ud800"); reading that name or value throws this.
+                throw new CheckpointException(path, null, $"header holds a string that is not valid Unicode: {e.Message}", e);
+            }
         }
+    }
+
+    private static SafetensorsFile Walk(string path, JsonDocument doc, long dataStart, long dataLength)
+    {
+        if (doc.RootElement.ValueKind != JsonValueKind.Object)
+            throw new CheckpointException(path, null, $"header must be a JSON object, got {doc.RootElement.ValueKind}");
+        var tensors = new Dictionary<string, SafetensorsEntry>(StringComparer.Ordinal);
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        var seenMetadata = false;
+        foreach (var property in doc.RootElement.EnumerateObject())
+        {
+            var name = property.Name;
+            if (name == "__metadata__")
+            {
+                if (seenMetadata) throw new CheckpointException(path, null, "duplicate '__metadata__'");
+                seenMetadata = true;
+                if (property.Value.ValueKind != JsonValueKind.Object)
+                    throw new CheckpointException(path, null, "'__metadata__' must be an object of strings");
+                foreach (var m in property.Value.EnumerateObject())
+                {
+                    if (m.Value.ValueKind != JsonValueKind.String)
+                        throw new CheckpointException(path, null, $"'__metadata__.{m.Name}' must be a string");
+                    metadata[m.Name] = m.Value.GetString()!;
+                }
+                continue;
+            }
+            if (tensors.ContainsKey(name)) throw new CheckpointException(path, name, "appears twice in the header");
+            tensors.Add(name, ParseEntry(path, name, property.Value, dataStart, dataLength));
+        }
+        CheckNoOverlap(path, tensors.Values);
+        return new SafetensorsFile(path, tensors, metadata);
     }
 
     private static SafetensorsEntry ParseEntry(string path, string name, JsonElement e, long dataStart, long dataLength)
@@ -148,10 +161,13 @@ public sealed class SafetensorsFile
         long expected;
         try
         {
+            // Zero dims are skipped in the product: [0, 2^62, 4] holds no bytes, but torch still computes its
+            // strides from the other dims and fails natively on the overflow when the tensor is allocated.
             checked
             {
-                expected = dtype.ElementSize();
-                foreach (var d in shape) expected *= d;
+                long product = dtype.ElementSize();
+                foreach (var d in shape) product *= Math.Max(d, 1);
+                expected = shape.Contains(0) ? 0 : product;
             }
         }
         catch (OverflowException)

@@ -84,6 +84,11 @@ public sealed class SafetensorsReader
         {
             throw new CheckpointException(indexPath, null, $"not valid JSON: {e.Message}", e);
         }
+        catch (InvalidOperationException e)
+        {
+            // An escaped lone surrogate ("\ud800") is valid UTF-8 and valid JSON, but not a readable string.
+            throw new CheckpointException(indexPath, null, $"holds a string that is not valid Unicode: {e.Message}", e);
+        }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new CheckpointException(indexPath, null, $"cannot read: {e.Message}", e);
