@@ -87,6 +87,11 @@ public sealed record ModelConfig
             // JsonObject materialises properties lazily and throws ArgumentException on a duplicate key.
             throw new ModelConfigException(source, $"malformed JSON object (duplicate key?): {e.Message}", e);
         }
+        catch (InvalidOperationException e)
+        {
+            // An escaped lone surrogate ("\ud800") parses, but reading it as a string throws this.
+            throw new ModelConfigException(source, $"holds a string that is not valid Unicode: {e.Message}", e);
+        }
     }
 
     private static Layout DetectLayout(Reader r)
@@ -120,7 +125,7 @@ public sealed record ModelConfig
         var hidden = r.RequiredInt("d_model");
         var heads = r.RequiredInt("n_heads");
         var kvHeads = r.Int("n_kv_heads") ?? (r.Bool("multi_query_attention") == true ? 1 : heads);
-        var mlp = r.Int("mlp_hidden_size") ?? checked(r.Int("mlp_ratio") ?? 4) * hidden;
+        var mlp = r.Int("mlp_hidden_size") ?? MlpFromRatio(r, hidden);
         var vocab = r.Int("embedding_size") ?? r.RequiredInt("vocab_size");
         return new ModelConfig
         {
@@ -141,6 +146,16 @@ public sealed record ModelConfig
             TieWordEmbeddings = r.Bool("weight_tying") ?? false,
             QkvBias = r.Bool("include_qkv_bias") ?? false,
         };
+    }
+
+    /// <summary>LLaDA's MLP size when only <c>mlp_ratio</c> is given, refused when the product does not fit an int (it used to wrap).</summary>
+    private static int MlpFromRatio(Reader r, int hidden)
+    {
+        var ratio = r.Int("mlp_ratio") ?? 4;
+        var product = (long)ratio * hidden;
+        if (product is > int.MaxValue or < int.MinValue)
+            throw new ModelConfigException(r.Source, $"mlp_ratio {ratio} x d_model {hidden} = {product} is too large for an MLP size");
+        return (int)product;
     }
 
     private static ModelConfig ParseDream(Reader r)
