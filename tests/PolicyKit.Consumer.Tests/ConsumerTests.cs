@@ -54,10 +54,19 @@ public sealed class ConsumerTests(ConsumerFixture fixture, ITestOutputHelper log
         Assert.True(build.ExitCode == 0, build.ToString());
 
         var dll = Path.Combine(project, "bin", "Release", "net10.0", "ConsumerApp.dll");
-        var run = DotNet.Run(project, RunTimeout, dll, Path.Combine(project, "model"));
+        // The shipped reference model too, where the checkout has one (the program then serves both).
+        var shipped = Path.Combine(fixture.RepositoryRoot, "models", "policykit-ref");
+        string[] arguments = File.Exists(Path.Combine(shipped, "config.json"))
+            ? [dll, Path.Combine(project, "model"), shipped]
+            : [dll, Path.Combine(project, "model")];
+        if (arguments.Length == 2)
+            log.WriteLine($"no shipped model at {shipped}: the random model only");
+        var run = DotNet.Run(project, RunTimeout, arguments);
         log.WriteLine($"user program: {run.Elapsed.TotalSeconds:F0} s\n{run.Output}");
         Assert.True(run.ExitCode == 0 && run.Output.Contains("CONSUMER-OK", StringComparison.Ordinal), run.ToString());
-        Assert.Contains("policy=consumer-window", run.Output);
+        Assert.Contains("random: policy=consumer-window", run.Output);
+        if (arguments.Length == 3)
+            Assert.Contains("shipped: policy=consumer-window", run.Output);
 
         // The generator that ran is the packaged one: the only PolicyKit assets restored are this run's packages.
         var assets = File.ReadAllText(Path.Combine(project, "obj", "project.assets.json"));
