@@ -24,6 +24,8 @@ public sealed class ConsumerFixture : IDisposable
 
     public static readonly string[] PackageIds = ["PolicyKit", "PolicyKit.Policies", "PolicyKit.Testing", "PolicyKit.Diffusion", "PolicyKit.Hosting"];
 
+    private static readonly string[] SourceFolders = ["src", "generators", "policies"];
+
     private static readonly string[] RootFiles = ["Directory.Build.props", "Directory.Packages.props", "nuget.config", "README.md", "PolicyKit.sln"];
 
     public static readonly TimeSpan PackTimeout = TimeSpan.FromMinutes(8);
@@ -56,8 +58,9 @@ public sealed class ConsumerFixture : IDisposable
         var source = Path.Combine(Root, "source");
         foreach (var file in RootFiles)
             File.Copy(Path.Combine(RepositoryRoot, file), Path.Combine(source, file).EnsureParent());
-        foreach (var project in PackedProjects)
-            CopySources(Path.Combine(RepositoryRoot, Path.GetDirectoryName(project)!), Path.Combine(source, Path.GetDirectoryName(project)!));
+        // Whole source folders, so a project reference added to a packed project is there too.
+        foreach (var folder in SourceFolders)
+            CopySources(Path.Combine(RepositoryRoot, folder), Path.Combine(source, folder));
 
         // One pack for every library: a solution filter over the copied solution.
         var filter = Path.Combine(source, "packages.slnf");
@@ -117,8 +120,8 @@ public sealed class ConsumerFixture : IDisposable
         foreach (var file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories))
         {
             var relative = Path.GetRelativePath(from, file);
-            var first = relative.Split(Path.DirectorySeparatorChar)[0];
-            if (first is "bin" or "obj")
+            // Build outputs are never copied: the pack must build everything itself.
+            if (relative.Split(Path.DirectorySeparatorChar).Any(part => part is "bin" or "obj"))
                 continue;
             File.Copy(file, Path.Combine(to, relative).EnsureParent());
         }
