@@ -179,6 +179,9 @@ public sealed class TextTokenizer
             }
         }
 
+        // The vocabulary size is the largest id + 1, which must fit an int (int.MaxValue made it wrap negative).
+        if (idToToken.Keys.Max() == int.MaxValue) throw Bad($"token id {int.MaxValue} is too large for a vocabulary");
+
         var pattern = PreTokenizerPattern(root, Bad);
         var options = new BpeOptions(vocab.Where(kv => !special.ContainsKey(kv.Key)))
         {
@@ -293,6 +296,11 @@ public sealed class TextTokenizer
         catch (JsonException e)
         {
             throw new TokenizerException(path, $"not valid JSON: {e.Message}", e);
+        }
+        catch (InvalidOperationException e)
+        {
+            // An escaped lone surrogate ("\ud800") parses, but reading it as a string throws this.
+            throw new TokenizerException(path, $"holds a string that is not valid Unicode: {e.Message}", e);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
