@@ -32,6 +32,7 @@ public sealed class TextGenerator
         IReadOnlyList<string> prompts, SamplerOptions options, ICachePolicy? policy = null,
         CancellationToken cancellationToken = default, Action<SamplerStepReport>? onStep = null)
     {
+        ArgumentNullException.ThrowIfNull(prompts);
         var ids = prompts.Select(EncodePrompt).ToArray();
         return GenerateIds(ids, options, policy, cancellationToken, onStep);
     }
@@ -47,6 +48,19 @@ public sealed class TextGenerator
         IReadOnlyList<int[]> prompts, SamplerOptions options, ICachePolicy? policy = null,
         CancellationToken cancellationToken = default, Action<SamplerStepReport>? onStep = null)
     {
+        ArgumentNullException.ThrowIfNull(prompts);
+        ArgumentNullException.ThrowIfNull(options);
+        // Checked here, before any work: Max() of no prompts threw InvalidOperationException, and an id outside
+        // the vocabulary reached the embedding and failed natively mid-generation.
+        if (prompts.Count == 0) throw new ArgumentException("At least one prompt is needed.", nameof(prompts));
+        int vocab = _model.Config.VocabSize;
+        for (int i = 0; i < prompts.Count; i++)
+        {
+            if (prompts[i] is null || prompts[i].Length == 0) throw new ArgumentException($"Prompt {i} is empty.", nameof(prompts));
+            foreach (var id in prompts[i])
+                if (id < 0 || id >= vocab)
+                    throw new ArgumentException($"Prompt {i} holds token id {id}, outside the model's vocabulary [0, {vocab}).", nameof(prompts));
+        }
         int longest = prompts.Max(p => p.Length);
         int max = _model.Config.MaxSequenceLength;
         if (longest + options.GenLength > max)
