@@ -10,6 +10,7 @@ root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(NewModelCommand.Create());
 root.Subcommands.Add(PoliciesCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
+root.Subcommands.Add(TrainCommand.Create());
 root.SetAction((parse, ct) => CliErrors.Guard(() => MainJob.RunAsync(ct)));
 
 return await root.Parse(args).InvokeAsync();

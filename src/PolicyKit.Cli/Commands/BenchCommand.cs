@@ -1,13 +1,17 @@
 using System.CommandLine;
 using System.Text.Json;
 using PolicyKit.Diffusion.Generation;
+using PolicyKit.Diffusion.Model;
+using PolicyKit.Diffusion.Sampling;
+using PolicyKit.Tasks;
 
 namespace PolicyKit.Cli.Commands;
 
 /// <summary>
-/// <c>policykit bench</c>: every policy on the same prompts in one process, interleaved sample by sample so
-/// machine noise hits all policies alike, with <c>none</c> as the baseline. Prompts are random token ids of a
-/// fixed length, so this measures speed, FLOPs and agreement with the uncached answers.
+/// <c>policykit bench</c>: every policy on the same samples in one process, interleaved sample by sample so
+/// machine noise hits all policies alike, with <c>none</c> (no cache, no parallel decoding) as the baseline.
+/// Reports accuracy (exact match), agreement with <c>none</c>, tokens/s, wall-clock speedup, FLOPs reduction
+/// and the share of rows recomputed, per policy and task.
 /// </summary>
 internal static class BenchCommand
 {
@@ -15,83 +19,121 @@ internal static class BenchCommand
     {
         var model = CommonOptions.Model();
         var device = CommonOptions.Device();
-        var policies = new Option<string>("--policies") { Description = "Comma-separated policies; none is always run as the baseline.", DefaultValueFactory = _ => "none,prompt-cache,dllm-cache,fast-dllm-dual" };
-        var promptLength = new Option<int>("--prompt-length") { Description = "Prompt tokens (random ids).", DefaultValueFactory = _ => 512 };
-        var genLength = new Option<int>("--gen-length") { Description = "Tokens to generate.", DefaultValueFactory = _ => 64 };
-        var steps = new Option<int>("--steps") { Description = "Denoising steps.", DefaultValueFactory = _ => 64 };
-        var blockLength = new Option<int>("--block-length") { Description = "Block length.", DefaultValueFactory = _ => 64 };
-        var samples = new Option<int>("--samples") { Description = "Prompts per policy.", DefaultValueFactory = _ => 3 };
-        var seed = new Option<int>("--seed") { Description = "Seed of the random prompts.", DefaultValueFactory = _ => 0 };
-        var json = new Option<FileInfo?>("--json") { Description = "Also write the results as JSON to this file." };
+        var policies = new Option<string>("--policies") { Description = "Comma-separated policies (none is always the baseline).", DefaultValueFactory = _ => "none,prompt-cache,dllm-cache,fast-dllm-prefix,fast-dllm-dual,depth-hybrid" };
+        var tasks = new Option<string>("--tasks") { Description = "Comma-separated tasks.", DefaultValueFactory = _ => string.Join(',', TaskSuite.All.Select(t => t.Name)) };
+        var samples = new Option<int>("--samples") { Description = "Test samples per task.", DefaultValueFactory = _ => 100 };
+        var seed = new Option<int>("--seed") { Description = "Seed of the test set.", DefaultValueFactory = _ => 0 };
+        var threshold = new Option<double?>("--threshold") { Description = "Also run every cached policy with Fast-dLLM threshold decoding at this confidence (named policy+tP)." };
+        var promptLength = new Option<int?>("--prompt-length") { Description = "Instead of tasks: random prompts of this many tokens (for models without trained answers)." };
+        var genLength = new Option<int>("--gen-length") { Description = "With --prompt-length: tokens to generate (steps = gen length, one block).", DefaultValueFactory = _ => 64 };
+        var json = new Option<FileInfo?>("--json") { Description = "Write the results as JSON." };
+        var markdown = new Option<FileInfo?>("--markdown") { Description = "Write the results as a markdown table." };
+        var chart = new Option<FileInfo?>("--chart") { Description = "Write an SVG chart of accuracy against speedup." };
 
-        var command = new Command("bench", "Run policies side by side on the same prompts: time, speedup, FLOPs, agreement with none.")
+        var command = new Command("bench", "Run policies side by side on the same samples: accuracy, agreement, speedup, FLOPs reduction.")
         {
-            model, policies, promptLength, genLength, steps, blockLength, samples, seed, device, json,
+            model, policies, tasks, samples, seed, threshold, promptLength, genLength, device, json, markdown, chart,
         };
         command.SetAction((parse, ct) => CliErrors.Guard(() =>
         {
-            var names = parse.GetValue(policies)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList();
-            names.Remove("none");
-            names.Insert(0, "none");
-            var cachePolicies = names.Select(Policies.Create).ToArray();
             int n = parse.GetValue(samples);
             if (n < 1) throw new ArgumentException("--samples: must be at least 1.");
-
+            var variants = Variants(parse.GetValue(policies)!, parse.GetValue(threshold));
             using var loaded = ModelLocator.Load(parse.GetValue(model), parse.GetValue(device)!);
             var generator = new TextGenerator(loaded);
-            var options = generator.DefaultOptions(parse.GetValue(genLength), parse.GetValue(steps), parse.GetValue(blockLength));
-            options.Validate();
-            var prompts = RandomPrompts(loaded.Config.VocabSize, loaded.Tokenizer.VocabularySize, parse.GetValue(promptLength), n, parse.GetValue(seed));
+            var workloads = parse.GetValue(promptLength) is int length
+                ? [RandomWorkload(loaded, length, parse.GetValue(genLength), n, parse.GetValue(seed))]
+                : parse.GetValue(tasks)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                    .Select(TaskSuite.Get).Select(t => TaskWorkload(t, n, parse.GetValue(seed))).ToArray();
 
-            // Warm-up: the first forward pays for lazy initialisation in LibTorch.
-            generator.GenerateIds([prompts[0]], options with { GenLength = options.BlockLength, Steps = options.Steps / options.BlockCount }, null, ct);
-
-            var runs = names.ToDictionary(x => x, _ => new List<GenerationResult>());
-            for (int i = 0; i < n; i++)
-                for (int p = 0; p < names.Count; p++)
-                {
-                    Console.Error.Write($"\rbench: sample {i + 1}/{n}, {names[p],-18}");
-                    runs[names[p]].Add(generator.GenerateIds([prompts[i]], options, cachePolicies[p], ct)[0]);
-                }
-            Console.Error.WriteLine();
-
-            var baseline = runs["none"];
-            var rows = names.Select(name =>
-            {
-                var r = runs[name];
-                double seconds = r.Sum(x => x.Elapsed.TotalSeconds);
-                return new
-                {
-                    policy = name,
-                    samples = n,
-                    agreement = r.Zip(baseline, (a, b) => a.TokenIds.SequenceEqual(b.TokenIds) ? 1.0 : 0.0).Average(),
-                    msPerSample = seconds * 1000 / n,
-                    tokensPerSecond = n * options.GenLength / seconds,
-                    speedup = baseline.Sum(x => x.Elapsed.TotalSeconds) / seconds,
-                    flopsReduction = r.Sum(x => x.Flops.Full) / r.Sum(x => x.Flops.Executed),
-                    recomputeFraction = r.Average(x => x.RecomputeFraction),
-                };
-            }).ToList();
-
-            Console.WriteLine($"model {loaded.Config.Layout} d{loaded.Config.HiddenSize} x{loaded.Config.NumLayers}, prompt {parse.GetValue(promptLength)}, " +
-                              $"gen {options.GenLength}, steps {options.Steps}, block {options.BlockLength}, {n} samples, {loaded.Device.type}");
-            Console.WriteLine($"{"policy",-18} {"ms/sample",10} {"tok/s",8} {"speedup",8} {"FLOPs red.",10} {"ratio",6} {"recompute",9} {"agree",6}");
-            foreach (var r in rows)
-                Console.WriteLine($"{r.policy,-18} {r.msPerSample,10:F0} {r.tokensPerSecond,8:F1} {r.speedup,7:F2}x {r.flopsReduction,9:F2}x " +
-                                  $"{r.speedup / r.flopsReduction,6:F2} {r.recomputeFraction,9:P1} {r.agreement,6:P0}");
-            if (parse.GetValue(json) is { } file)
-                File.WriteAllText(file.FullName, JsonSerializer.Serialize(new { results = rows }, new JsonSerializerOptions { WriteIndented = true }));
+            var results = Run(generator, workloads, variants, ct);
+            Console.WriteLine($"model {loaded.Config.Layout} d{loaded.Config.HiddenSize} x{loaded.Config.NumLayers}, {n} samples per task, {loaded.Device.type}");
+            Console.WriteLine(BenchReport.Table(results));
+            if (parse.GetValue(json) is { } j) File.WriteAllText(j.FullName, JsonSerializer.Serialize(new { results }, new JsonSerializerOptions { WriteIndented = true }));
+            if (parse.GetValue(markdown) is { } m) File.WriteAllText(m.FullName, BenchReport.Markdown(results));
+            if (parse.GetValue(chart) is { } c) File.WriteAllText(c.FullName, BenchReport.Svg(results));
             return Task.FromResult(0);
         }));
         return command;
     }
 
-    /// <summary>Random ordinary-token ids (below the tokenizer's special tokens), one prompt per sample.</summary>
-    private static int[][] RandomPrompts(int vocab, int tokenizerVocab, int length, int count, int seed)
+    /// <summary>A policy run under a sampler schedule; <c>none</c> without threshold decoding is the baseline.</summary>
+    internal sealed record Variant(string Name, ICachePolicy Policy, double? Threshold);
+
+    /// <summary>Samples of one task with the sampler settings that task is decoded with.</summary>
+    internal sealed record Workload(string Task, IReadOnlyList<(string Prompt, string? Answer, int[]? Ids)> Samples, int GenLength, int BlockLength);
+
+    private static List<Variant> Variants(string list, double? threshold)
+    {
+        var names = list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Distinct().ToList();
+        names.Remove("none");
+        names.Insert(0, "none");
+        var variants = names.Select(x => new Variant(x, Policies.Create(x), null)).ToList();
+        if (threshold is double p)
+        {
+            if (!(p > 0 && p <= 1)) throw new ArgumentException($"--threshold: must be in (0, 1] (got {p}).");
+            variants.AddRange(names.Select(x => new Variant($"{x}+t{p:0.##}", Policies.Create(x), p)));
+        }
+        return variants;
+    }
+
+    private static Workload TaskWorkload(IBenchmarkTask task, int n, int seed) =>
+        new(task.Name, TaskSuite.TestSet(task, n, seed).Select(s => (s.Prompt, (string?)s.Answer, (int[]?)null)).ToArray(), task.GenLength, task.BlockLength);
+
+    private static Workload RandomWorkload(DiffusionModel model, int length, int gen, int n, int seed)
     {
         if (length < 1) throw new ArgumentException("--prompt-length: must be at least 1.");
         var rng = new Random(seed);
-        int top = Math.Min(vocab, tokenizerVocab) - 16;
-        return Enumerable.Range(0, count).Select(_ => Enumerable.Range(0, length).Select(_ => rng.Next(0, top)).ToArray()).ToArray();
+        int top = Math.Min(model.Config.VocabSize, model.Tokenizer.VocabularySize) - 16;  // ordinary tokens, below the special ones
+        var prompts = Enumerable.Range(0, n).Select(_ => Enumerable.Range(0, length).Select(_ => rng.Next(0, top)).ToArray()).ToArray();
+        return new($"random-{length}", prompts.Select(p => ("", (string?)null, (int[]?)p)).ToArray(), gen, gen);
     }
+
+    private static List<BenchResult> Run(TextGenerator generator, IReadOnlyList<Workload> workloads, IReadOnlyList<Variant> variants, CancellationToken ct)
+    {
+        var results = new List<BenchResult>();
+        var progress = new ProgressLine(workloads.Sum(w => w.Samples.Count));
+        int done = 0;
+        foreach (var w in workloads)
+        {
+            var baseOptions = generator.DefaultOptions(w.GenLength, w.GenLength, w.BlockLength);
+            // Warm-up outside the clock: the first forwards pay for LibTorch's lazy initialisation.
+            Generate(generator, w.Samples[0], baseOptions, variants[0].Policy, ct);
+
+            var runs = variants.Select(_ => new List<(GenerationResult Result, bool Correct)>()).ToArray();
+            foreach (var sample in w.Samples)
+            {
+                for (int v = 0; v < variants.Count; v++)
+                {
+                    var options = variants[v].Threshold is double p ? baseOptions with { Schedule = TransferSchedule.Threshold, Threshold = p } : baseOptions;
+                    var r = Generate(generator, sample, options, variants[v].Policy, ct);
+                    runs[v].Add((r, sample.Answer is not null && new TaskSample(w.Task, sample.Prompt, sample.Answer).IsCorrect(r.Text)));
+                }
+                progress.Report(++done, $"{w.Task}");
+            }
+
+            double baseline = runs[0].Sum(x => x.Result.Elapsed.TotalSeconds);
+            for (int v = 0; v < variants.Count; v++)
+            {
+                var r = runs[v];
+                double seconds = r.Sum(x => x.Result.Elapsed.TotalSeconds);
+                results.Add(new BenchResult(
+                    variants[v].Name, w.Task, r.Count,
+                    Accuracy: w.Samples[0].Answer is null ? double.NaN : r.Average(x => x.Correct ? 1.0 : 0.0),
+                    Agreement: r.Zip(runs[0], (a, b) => a.Result.TokenIds.SequenceEqual(b.Result.TokenIds) ? 1.0 : 0.0).Average(),
+                    TokensPerSecond: r.Count * w.GenLength / seconds,
+                    Speedup: baseline / seconds,
+                    FlopsReduction: r.Sum(x => x.Result.Flops.Full) / r.Sum(x => x.Result.Flops.Executed),
+                    RecomputeFraction: r.Average(x => x.Result.RecomputeFraction),
+                    Steps: r.Average(x => x.Result.Steps)));
+            }
+        }
+        progress.Done();
+        return results;
+    }
+
+    private static GenerationResult Generate(TextGenerator generator, (string Prompt, string? Answer, int[]? Ids) sample, SamplerOptions options, ICachePolicy policy, CancellationToken ct) =>
+        sample.Ids is { } ids
+            ? generator.GenerateIds([ids], options, policy, ct)[0]
+            : generator.Generate(sample.Prompt, options, policy, ct);
 }

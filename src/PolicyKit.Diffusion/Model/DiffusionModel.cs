@@ -107,7 +107,7 @@ public sealed class DiffusionModel : IDisposable
         using var noGrad = torch.no_grad();
         using var scope = torch.NewDisposeScope();
         var ids = inputIds.device == Device ? inputIds : inputIds.to(Device);
-        var inputs = BuildInputs(b, t, attentionMask?.to(Device));
+        var inputs = CreateLayerInputs(b, t, attentionMask?.to(Device));
 
         var hidden = _net.embed_tokens.forward(ids);
         for (var l = 0; l < _net.Layers.Count; l++)
@@ -139,7 +139,11 @@ public sealed class DiffusionModel : IDisposable
         return hidden.index_select(1, index);
     }
 
-    private LayerInputs BuildInputs(int b, int t, Tensor? paddingMask)
+    /// <summary>
+    /// Rotary phases, position ids and the attention mask for a <c>[b, t]</c> batch (left-padded rows as
+    /// <paramref name="paddingMask"/> says), in the caller's dispose scope. Used by the forward pass and by training.
+    /// </summary>
+    public LayerInputs CreateLayerInputs(int b, int t, Tensor? paddingMask)
     {
         Tensor positions;
         Tensor? attention = null;

@@ -1,0 +1,73 @@
+using System.Globalization;
+using System.Text;
+
+namespace PolicyKit.Cli;
+
+/// <summary>One policy on one task (the JSON fields of <c>policykit bench</c>).</summary>
+internal sealed record BenchResult(
+    string Policy, string Task, int Samples, double Accuracy, double Agreement, double TokensPerSecond,
+    double Speedup, double FlopsReduction, double RecomputeFraction, double Steps);
+
+/// <summary>The bench results as a console table, markdown and an SVG chart of accuracy against speedup.</summary>
+internal static class BenchReport
+{
+    public static string Table(IReadOnlyList<BenchResult> results)
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine($"{"policy",-22} {"task",-11} {"acc",6} {"agree",6} {"tok/s",8} {"speedup",8} {"FLOPs red.",10} {"ratio",6} {"recompute",9} {"steps",6}");
+        foreach (var r in results)
+            sb.AppendLine($"{r.Policy,-22} {r.Task,-11} {Percent(r.Accuracy),6} {Percent(r.Agreement),6} {r.TokensPerSecond,8:F1} {r.Speedup,7:F2}x " +
+                          $"{r.FlopsReduction,9:F2}x {r.Speedup / r.FlopsReduction,6:F2} {r.RecomputeFraction,9:P1} {r.Steps,6:F1}");
+        return sb.ToString();
+    }
+
+    public static string Markdown(IReadOnlyList<BenchResult> results)
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine("| policy | task | accuracy | agreement | tokens/s | speedup | FLOPs reduction | speedup / FLOPs red. | rows recomputed | steps |");
+        sb.AppendLine("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        foreach (var r in results)
+            sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
+                $"| {r.Policy} | {r.Task} | {Percent(r.Accuracy)} | {Percent(r.Agreement)} | {r.TokensPerSecond:F1} | {r.Speedup:F2}x | {r.FlopsReduction:F2}x | {r.Speedup / r.FlopsReduction:F2} | {r.RecomputeFraction:P1} | {r.Steps:F1} |"));
+        return sb.ToString();
+    }
+
+    /// <summary>Accuracy (y) against speedup (x, log scale), one marker per policy and task, a colour per task.</summary>
+    public static string Svg(IReadOnlyList<BenchResult> results)
+    {
+        const int width = 720, height = 420, left = 60, right = 200, top = 20, bottom = 50;
+        double maxSpeed = Math.Max(2, results.Max(r => r.Speedup) * 1.2);
+        double X(double s) => left + (Math.Log(Math.Max(s, 0.5)) - Math.Log(0.5)) / (Math.Log(maxSpeed) - Math.Log(0.5)) * (width - left - right);
+        double Y(double a) => top + (1 - (double.IsNaN(a) ? 0 : a)) * (height - top - bottom);
+        string[] colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"];
+        var tasks = results.Select(r => r.Task).Distinct().ToList();
+
+        var sb = new StringBuilder();
+        sb.AppendLine(CultureInfo.InvariantCulture, $"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"11\">");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"<rect width=\"{width}\" height=\"{height}\" fill=\"white\"/>");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"<line x1=\"{left}\" y1=\"{height - bottom}\" x2=\"{width - right}\" y2=\"{height - bottom}\" stroke=\"black\"/>");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"<line x1=\"{left}\" y1=\"{top}\" x2=\"{left}\" y2=\"{height - bottom}\" stroke=\"black\"/>");
+        foreach (var s in new[] { 0.5, 1, 2, 4, 8, 16, 32 }.Where(s => s <= maxSpeed))
+            sb.AppendLine(string.Create(CultureInfo.InvariantCulture, $"<text x=\"{X(s):F0}\" y=\"{height - bottom + 16}\" text-anchor=\"middle\">{s}x</text>"));
+        foreach (var a in new[] { 0, 0.25, 0.5, 0.75, 1.0 })
+            sb.AppendLine(string.Create(CultureInfo.InvariantCulture, $"<text x=\"{left - 6}\" y=\"{Y(a) + 4:F0}\" text-anchor=\"end\">{a:P0}</text>"));
+        sb.AppendLine(CultureInfo.InvariantCulture, $"<text x=\"{(left + width - right) / 2}\" y=\"{height - 10}\" text-anchor=\"middle\">wall-clock speedup against none (log scale)</text>");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"<text x=\"14\" y=\"{(top + height - bottom) / 2}\" transform=\"rotate(-90 14 {(top + height - bottom) / 2})\" text-anchor=\"middle\">accuracy (exact match)</text>");
+        foreach (var r in results)
+        {
+            var colour = colours[tasks.IndexOf(r.Task) % colours.Length];
+            sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
+                $"<circle cx=\"{X(r.Speedup):F1}\" cy=\"{Y(r.Accuracy):F1}\" r=\"4\" fill=\"{colour}\"><title>{Escape(r.Policy)} / {Escape(r.Task)}: {Percent(r.Accuracy)}, {r.Speedup:F2}x</title></circle>"));
+            sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
+                $"<text x=\"{X(r.Speedup) + 6:F1}\" y=\"{Y(r.Accuracy) - 4:F1}\" fill=\"{colour}\" font-size=\"9\">{Escape(r.Policy)}</text>"));
+        }
+        for (int i = 0; i < tasks.Count; i++)
+            sb.AppendLine(CultureInfo.InvariantCulture, $"<text x=\"{width - right + 20}\" y=\"{top + 20 + 16 * i}\" fill=\"{colours[i % colours.Length]}\">● {Escape(tasks[i])}</text>");
+        sb.AppendLine("</svg>");
+        return sb.ToString();
+    }
+
+    private static string Percent(double x) => double.IsNaN(x) ? "-" : x.ToString("P0", CultureInfo.InvariantCulture);
+
+    private static string Escape(string s) => s.Replace("&", "&amp;").Replace("<", "&lt;").Replace(">", "&gt;");
+}

@@ -1,0 +1,113 @@
+using System.Text.Json;
+using PolicyKit.Diffusion.Checkpoints;
+using PolicyKit.Diffusion.Model;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace PolicyKit.Diffusion.Training;
+
+/// <summary>
+/// Masked-diffusion training as LLaDA's supervised fine-tuning does it: per sequence a mask ratio
+/// <c>t ~ U(ε, 1]</c>, each response token masked with probability <c>t</c>, the prompt never; the loss is the
+/// cross-entropy on masked positions weighted by <c>1/t</c>, summed and divided by the response length.
+/// Every step's randomness is drawn from (seed, step), so a resumed run repeats the uninterrupted one.
+/// </summary>
+public sealed class DiffusionTrainer : IDisposable
+{
+    public const string StateFileName = "trainer_state.json";
+    public const string OptimizerFileName = "optimizer.bin";
+    private const double MinMaskRatio = 1e-3;
+
+    private readonly DiffusionModel _model;
+    private readonly TrainerOptions _options;
+    private readonly TorchSharp.Modules.AdamW _optimizer;
+    private readonly IReadOnlyList<TorchSharp.Modules.Parameter> _parameters;
+
+    public DiffusionTrainer(DiffusionModel model, TrainerOptions options)
+    {
+        _model = model;
+        _options = options;
+        _parameters = model.Network.parameters().ToArray();
+        foreach (var p in _parameters) p.requires_grad_(true);
+        model.Network.train();
+        _optimizer = optim.AdamW(_parameters, options.LearningRate, weight_decay: options.WeightDecay);
+    }
+
+    /// <summary>Optimizer steps taken so far (restored by <see cref="Resume"/>).</summary>
+    public int Step { get; private set; }
+
+    /// <summary>One optimizer step on a batch of equally long examples; returns the loss.</summary>
+    public double TrainStep(IReadOnlyList<TrainingExample> batch)
+    {
+        int b = batch.Count, p = batch[0].Prompt.Length, g = batch[0].Response.Length, t = p + g;
+        if (batch.Any(e => e.Prompt.Length != p || e.Response.Length != g))
+            throw new ArgumentException("a training batch must hold examples of one prompt and one response length");
+
+        using var scope = NewDisposeScope();
+        using var generator = new Generator((ulong)(_options.Seed * 1_000_003L + Step));
+        var flat = batch.SelectMany(e => e.Prompt.Concat(e.Response)).Select(x => (long)x).ToArray();
+        var ids = tensor(flat, [b, t], device: _model.Device);
+        var target = ids.narrow(1, p, g);
+
+        var ratio = rand(new long[] { b, 1 }, generator: generator).to(_model.Device) * (1 - MinMaskRatio) + MinMaskRatio;
+        var masked = rand(new long[] { b, g }, generator: generator).to(_model.Device).lt(ratio);
+        var noisy = ids.clone();
+        noisy.narrow(1, p, g).masked_fill_(masked, _model.MaskTokenId);
+
+        var logits = ResponseLogits(noisy, p, g);
+        var ce = nn.functional.cross_entropy(logits.reshape(b * g, -1), target.reshape(-1), reduction: nn.Reduction.None).view(b, g);
+        var loss = (ce * masked.to(ce.dtype) / ratio).sum() / (b * g);
+
+        foreach (var group in _optimizer.ParamGroups) group.LearningRate = _options.LearningRateAt(Step);
+        _optimizer.zero_grad();
+        loss.backward();
+        nn.utils.clip_grad_norm_(_parameters, _options.GradientClip);
+        _optimizer.step();
+        Step++;
+        return loss.item<float>();
+    }
+
+    /// <summary>The forward pass with gradients, LM head on the response rows only.</summary>
+    private Tensor ResponseLogits(Tensor ids, int promptLength, int responseLength)
+    {
+        var net = _model.Network;
+        var inputs = _model.CreateLayerInputs((int)ids.shape[0], (int)ids.shape[1], null);
+        var hidden = net.embed_tokens.forward(ids);
+        foreach (var layer in net.Layers) hidden = layer.Forward(hidden, inputs);
+        return net.LmHead(net.norm.forward(hidden.narrow(1, promptLength, responseLength)));
+    }
+
+    /// <summary>
+    /// Writes the weights in the model's real checkpoint layout (atomically: a temporary file, then a rename),
+    /// the optimizer state and the step, so <see cref="Resume"/> can continue from here.
+    /// </summary>
+    public void Save(string directory)
+    {
+        using var scope = NewDisposeScope();
+        var byName = _model.Network.named_parameters().ToDictionary(x => x.name, x => (Tensor)x.parameter);
+        var tensors = CheckpointLayout.Tensors(_model.Config)
+            .Select(spec => new KeyValuePair<string, Tensor>(spec.CheckpointName, byName[spec.ParameterName].detach().cpu()))
+            .ToArray();
+        var weights = Path.Combine(directory, SafetensorsReader.SingleFileName);
+        SafetensorsWriter.Write(weights + ".tmp", tensors, null, new Dictionary<string, string> { ["format"] = "pt" });
+        File.Move(weights + ".tmp", weights, overwrite: true);
+        _optimizer.save_state_dict(Path.Combine(directory, OptimizerFileName));
+        File.WriteAllText(Path.Combine(directory, StateFileName), JsonSerializer.Serialize(new TrainerState(Step, _options.Seed)));
+    }
+
+    /// <summary>Restores the optimizer state and step written by <see cref="Save"/> (the weights come with the model).</summary>
+    public void Resume(string directory)
+    {
+        var statePath = Path.Combine(directory, StateFileName);
+        var state = JsonSerializer.Deserialize<TrainerState>(File.ReadAllText(statePath))
+                    ?? throw new PolicyKitException($"{statePath}: empty training state");
+        if (state.Seed != _options.Seed)
+            throw new PolicyKitException($"{statePath}: the run was started with seed {state.Seed}, not {_options.Seed}");
+        _optimizer.load_state_dict(Path.Combine(directory, OptimizerFileName));
+        Step = state.Step;
+    }
+
+    public void Dispose() => _optimizer.Dispose();
+
+    private sealed record TrainerState(int Step, int Seed);
+}

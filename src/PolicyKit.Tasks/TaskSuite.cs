@@ -1,0 +1,61 @@
+namespace PolicyKit.Tasks;
+
+/// <summary>
+/// The project's tasks, with disjoint train and test streams: the test stream draws from its own seed, and
+/// the train stream skips any prompt that appears in the test set of the same seed.
+/// </summary>
+public static class TaskSuite
+{
+    public static IReadOnlyList<IBenchmarkTask> All { get; } = [new RetrievalTask(), new ArithmeticTask(), new TransformTask()];
+
+    public static IBenchmarkTask Get(string name) =>
+        All.FirstOrDefault(t => t.Name == name)
+        ?? throw new ArgumentException($"unknown task '{name}'. Known: {string.Join(", ", All.Select(t => t.Name))}.");
+
+    /// <summary>The first <paramref name="count"/> test samples of a task; the same for a seed on every machine.</summary>
+    public static IReadOnlyList<TaskSample> TestSet(IBenchmarkTask task, int count, int seed = 0)
+    {
+        var random = new Random(StreamSeed(task, seed, test: true));
+        return Enumerable.Range(0, count).Select(_ => task.Sample(random)).ToArray();
+    }
+
+    /// <summary>An endless training stream that never yields a prompt of the first <paramref name="heldOut"/> test samples.</summary>
+    public static IEnumerable<TaskSample> TrainStream(IBenchmarkTask task, int seed = 0, int heldOut = 1000)
+    {
+        var test = TestSet(task, heldOut, seed).Select(s => s.Prompt).ToHashSet(StringComparer.Ordinal);
+        var random = new Random(StreamSeed(task, seed, test: false));
+        while (true)
+        {
+            var sample = task.Sample(random);
+            if (!test.Contains(sample.Prompt)) yield return sample;
+        }
+    }
+
+    /// <summary>
+    /// The training batch of one step: <paramref name="count"/> samples drawn from (seed, step), none of them a
+    /// prompt of the first <paramref name="heldOut"/> test samples. The same batch for the same step on every
+    /// run, which is what makes training resumable.
+    /// </summary>
+    public static IReadOnlyList<TaskSample> TrainBatch(IBenchmarkTask task, int seed, int step, int count, int heldOut = 1000)
+    {
+        var test = HeldOut.GetOrAdd((task.Name, seed, heldOut), _ => TestSet(task, heldOut, seed).Select(s => s.Prompt).ToHashSet(StringComparer.Ordinal));
+        var random = new Random(StreamSeed(task, seed, test: false) ^ (step * 104729));
+        var batch = new List<TaskSample>(count);
+        while (batch.Count < count)
+        {
+            var sample = task.Sample(random);
+            if (!test.Contains(sample.Prompt)) batch.Add(sample);
+        }
+        return batch;
+    }
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(string, int, int), HashSet<string>> HeldOut = new();
+
+    // A fixed mix of the task name, the seed and the stream, so streams differ between tasks and seeds.
+    private static int StreamSeed(IBenchmarkTask task, int seed, bool test)
+    {
+        int h = 17;
+        foreach (var c in task.Name) h = h * 31 + c;
+        return h ^ (seed * 7919) ^ (test ? 0x5EED : 0x7A1A);
+    }
+}
