@@ -1,27 +1,37 @@
 using PolicyKit.Diffusion.Generation;
+using PolicyKit.Tasks;
 
 namespace PolicyKit.Cli;
 
 /// <summary>
-/// What <c>policykit</c> does with no arguments: answer a sample prompt on the default model without a cache
-/// and with <c>dllm-cache</c>, and show both answers with their cost.
+/// What <c>policykit</c> does with no arguments: answer a retrieval test prompt on the default model without a
+/// cache and with <c>dllm-cache</c>, and show both answers, whether they are right, and what each cost.
 /// </summary>
 internal static class MainJob
 {
-    public const string SamplePrompt = "Reverse the list: 3 1 4 1 5 9 2 6 =";
+    private static readonly IBenchmarkTask Task = new RetrievalTask();
+
+    /// <summary>The sample the main job answers (also the default prompt of <c>policykit generate</c>).</summary>
+    public static TaskSample Sample { get; } = TaskSuite.TestSet(Task, 1)[0];
+
+    public static string SamplePrompt => Sample.Prompt;
 
     public static Task<int> RunAsync(CancellationToken cancellationToken)
     {
         using var model = ModelLocator.Load(null, "cpu");
         var generator = new TextGenerator(model);
-        var options = generator.DefaultOptions(genLength: 32, steps: 32, blockLength: 32);
-        Console.WriteLine($"prompt: {SamplePrompt}");
+        var options = generator.DefaultOptions(Task.GenLength, Task.GenLength, Task.BlockLength);
+        Console.WriteLine($"model:    {ModelLocator.DefaultModelDirectory()}");
+        Console.WriteLine($"task:     {Task.Name} ({Task.Description})");
+        Console.WriteLine($"prompt:   {Sample.Prompt[..60]}...{Sample.Prompt[^12..]}");
+        Console.WriteLine($"expected: {Sample.Answer}");
         foreach (var name in new[] { "none", Policies.Default })
         {
-            var result = generator.Generate(SamplePrompt, options, Policies.Create(name), cancellationToken);
-            Console.WriteLine($"answer ({name}): {result.Text}");
-            Console.WriteLine("  " + Report.CostLine(result, options.GenLength));
+            var result = generator.Generate(Sample.Prompt, options, Policies.Create(name), cancellationToken);
+            Console.WriteLine($"{name + ":",-11} {result.Text,-8} {(Sample.IsCorrect(result.Text) ? "right" : "wrong")}  " +
+                              $"{result.Elapsed.TotalMilliseconds:F0} ms, {result.Flops.Executed / 1e9:F2} of {result.Flops.Full / 1e9:F2} GFLOP " +
+                              $"({result.Flops.Reduction:F2}x fewer)");
         }
-        return Task.FromResult(0);
+        return System.Threading.Tasks.Task.FromResult(0);
     }
 }
