@@ -68,7 +68,7 @@ public class ConfigFuzzTests(ITestOutputHelper output)
             TieWordEmbeddings = tie, QkvBias = layout == Layout.Dream, MaskTokenId = vocab - 1 - mask, EosTokenId = 0,
         };
 
-    private static readonly Gen<ConfigEdit> AnyEdit =
+    internal static readonly Gen<ConfigEdit> AnyEdit =
         from kind in Gen.Elements(Enum.GetValues<ConfigEditKind>())
         from a in Gen.Choose(0, 1 << 20)
         from b in Gen.Choose(0, 1 << 20)
@@ -79,7 +79,7 @@ public class ConfigFuzzTests(ITestOutputHelper output)
         from edits in Gen.Frequency((1, Gen.Constant(Array.Empty<ConfigEdit>())), (9, Gen.Choose(1, 3).SelectMany(n => AnyEdit.ArrayOf(n))))
         select new ConfigCase(config, edits);
 
-    private static byte[] Build(ConfigCase c)
+    internal static byte[] Build(ConfigCase c)
     {
         var o = (JsonObject)JsonNode.Parse(c.Config.ToJson())!;
         var keys = c.Config.Layout == Layout.LLaDA ? LLaDAKeys : DreamKeys;

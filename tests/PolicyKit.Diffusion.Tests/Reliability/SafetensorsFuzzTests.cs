@@ -127,7 +127,7 @@ public class SafetensorsFuzzTests(ITestOutputHelper output)
         var text = header.ToJsonString();
         foreach (var e in c.Edits) text = EditText(text, e, c.Tensors);
         var json = Encoding.UTF8.GetBytes(text);
-        foreach (var e in c.Edits.Where(e => e.Kind == EditKind.InvalidUtf8))
+        foreach (var e in c.Edits.Where(e => e.Kind == EditKind.InvalidUtf8 && json.Length >= 3))
             json[1 + e.A % Math.Max(1, json.Length - 2)] = (byte)(0x80 + e.B % 0x80); // a lone continuation byte (or worse)
         if (c.Pad) json = [.. json, .. Enumerable.Repeat((byte)' ', (8 - json.Length % 8) % 8)];
 
