@@ -24,10 +24,18 @@ public sealed class TextTokenizer
 
     private readonly BpeTokenizer _bpe;
     private readonly Dictionary<int, string> _idToToken;
+    private readonly string _source;
 
-    private TextTokenizer(BpeTokenizer bpe, IReadOnlyDictionary<string, int> specialTokens, Dictionary<int, string> idToToken,
+    /// <summary>
+    /// The longest one match of the pre-tokenizer's split regex may take. The regex comes from the file, and a
+    /// hostile one (e.g. <c>^(\w+\s?)*$</c>) backtracks for exponential time; real patterns match in microseconds.
+    /// </summary>
+    public static TimeSpan SplitRegexTimeout { get; } = TimeSpan.FromSeconds(2);
+
+    private TextTokenizer(string source, BpeTokenizer bpe, IReadOnlyDictionary<string, int> specialTokens, Dictionary<int, string> idToToken,
         int? eos, int? pad, int? bos, int? mask)
     {
+        _source = source;
         _bpe = bpe;
         SpecialTokens = specialTokens;
         _idToToken = idToToken;
@@ -50,10 +58,19 @@ public sealed class TextTokenizer
     /// <summary>The underlying Microsoft.ML.Tokenizers tokenizer.</summary>
     public Tokenizer Inner => _bpe;
 
+    /// <exception cref="TokenizerException">The file's split regex timed out on <paramref name="text"/>.</exception>
     public int[] Encode(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
-        return [.. _bpe.EncodeToIds(text)];
+        try
+        {
+            return [.. _bpe.EncodeToIds(text)];
+        }
+        catch (RegexMatchTimeoutException e)
+        {
+            throw new TokenizerException(_source,
+                $"the pre-tokenizer's split regex timed out after {SplitRegexTimeout.TotalSeconds:0.#} s on a {text.Length}-character input (catastrophic backtracking)", e);
+        }
     }
 
     /// <summary>Decodes ids to text. Ids the tokenizer does not know (padding rows of a larger model vocabulary) are skipped.</summary>
@@ -188,7 +205,7 @@ public sealed class TextTokenizer
             Merges = merges,
             SpecialTokens = special,
             ByteLevel = true,
-            PreTokenizer = new RegexPreTokenizer(new Regex(pattern, RegexOptions.CultureInvariant), special),
+            PreTokenizer = new EmptyMatchGuard(new RegexPreTokenizer(new Regex(pattern, RegexOptions.CultureInvariant, SplitRegexTimeout), special), path),
             Normalizer = NormalizerFor(root, Bad),
         };
         var bpe = BpeTokenizer.Create(options);
@@ -202,7 +219,7 @@ public sealed class TextTokenizer
                 if (special.TryGetValue(f, out var id)) return id;
             return null;
         }
-        return new TextTokenizer(bpe, special, idToToken,
+        return new TextTokenizer(path, bpe, special, idToToken,
             eos: Named("eos_token", EosTokenNames),
             pad: Named("pad_token", []),
             bos: Named("bos_token", []),
@@ -236,8 +253,11 @@ public sealed class TextTokenizer
                     if (step.TryGetProperty("invert", out var invert) && invert.ValueKind == JsonValueKind.True)
                         throw bad("Split with invert=true is not supported");
                     pattern = regex.GetString()!;
-                    try { _ = new Regex(pattern); }
+                    bool matchesEmpty;
+                    try { matchesEmpty = new Regex(pattern, RegexOptions.None, SplitRegexTimeout).IsMatch(""); }
                     catch (ArgumentException e) { throw bad($"Split regex is not valid: {e.Message}"); }
+                    // The library's split loop never advances past an empty match: Encode would spin forever.
+                    if (matchesEmpty) throw bad($"Split regex '{pattern}' matches the empty string");
                     break;
                 case "ByteLevel":
                     byteLevel = true;
@@ -305,6 +325,28 @@ public sealed class TextTokenizer
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new TokenizerException(path, $"cannot read: {e.Message}", e);
+        }
+    }
+
+    /// <summary>
+    /// Refuses a zero-length split. Microsoft.ML.Tokenizers' split loop restarts at the end of the last match, so
+    /// an empty match (a pattern such as <c>\b</c> that matches empty only in context, which the load-time check
+    /// cannot see) repeats forever; this turns that hang into an error naming the file.
+    /// </summary>
+    private sealed class EmptyMatchGuard(PreTokenizer inner, string source) : PreTokenizer
+    {
+        public override IEnumerable<(int Offset, int Length)> PreTokenize(string text) => Guard(inner.PreTokenize(text));
+
+        public override IEnumerable<(int Offset, int Length)> PreTokenize(ReadOnlySpan<char> text) => Guard(inner.PreTokenize(text));
+
+        private IEnumerable<(int Offset, int Length)> Guard(IEnumerable<(int Offset, int Length)> splits)
+        {
+            foreach (var split in splits)
+            {
+                if (split.Length == 0)
+                    throw new TokenizerException(source, $"the pre-tokenizer's split regex matched the empty string at offset {split.Offset}");
+                yield return split;
+            }
         }
     }
 

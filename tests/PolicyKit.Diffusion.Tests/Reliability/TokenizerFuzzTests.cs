@@ -179,6 +179,56 @@ public class TokenizerFuzzTests(ITestOutputHelper output)
         Assert.Equal(dir.File(TextTokenizer.ConfigFileName), e.File);
     }
 
+    [Theory]
+    [InlineData(@"a*")]
+    [InlineData(@"^(\w+\s?)*$")]
+    public void A_split_regex_that_matches_the_empty_string_is_refused_at_load(string pattern)
+    {
+        // Found while testing the timeout below: Microsoft.ML.Tokenizers' split loop does not advance past an
+        // empty match, so Encode spun forever (even on "ab") with such a pattern.
+        using var dir = new TempDir();
+        var root = (JsonObject)JsonNode.Parse(Original(false, false))!;
+        root["pre_tokenizer"]!["pretokenizers"]![0]!["pattern"] = new JsonObject { ["Regex"] = pattern };
+        File.WriteAllText(dir.File(TextTokenizer.FileName), root.ToJsonString());
+        var e = Assert.Throws<TokenizerException>(() => TextTokenizer.Load(dir.Path));
+        Assert.Equal(dir.File(TextTokenizer.FileName), e.File);
+        Assert.Contains("empty string", e.Message);
+    }
+
+    /// <summary>Loads the test tokenizer with <paramref name="pattern"/> as its split regex and encodes <paramref name="text"/> on another thread.</summary>
+    private static Exception? EncodeWith(string pattern, string text, out string file)
+    {
+        using var dir = new TempDir();
+        file = dir.File(TextTokenizer.FileName);
+        var root = (JsonObject)JsonNode.Parse(Original(false, false))!;
+        root["pre_tokenizer"]!["pretokenizers"]![0]!["pattern"] = new JsonObject { ["Regex"] = pattern };
+        File.WriteAllText(file, root.ToJsonString());
+        var tokenizer = TextTokenizer.Load(dir.Path);
+        var encode = Task.Run(() => tokenizer.Encode(text));
+        // A hang would keep a thread-pool thread spinning; the assertion at least ends the test.
+        Assert.True(Task.WhenAny(encode, Task.Delay(TimeSpan.FromSeconds(30))).Result == encode, $"Encode with /{pattern}/ is still running after 30 s");
+        return encode.Exception?.InnerException;
+    }
+
+    [Fact]
+    public void A_split_regex_that_matches_empty_only_in_context_fails_encoding_instead_of_spinning()
+    {
+        // \b never matches "" alone, so the load-time check passes it; at a word boundary it matches empty.
+        var e = Assert.IsType<TokenizerException>(EncodeWith(@"\b|\w+", "ab cd", out var file));
+        Assert.Equal(file, e.File);
+        Assert.Contains("empty string", e.Message);
+    }
+
+    [Fact]
+    public void A_catastrophically_backtracking_split_regex_fails_encoding_with_a_tokenizer_exception_instead_of_hanging()
+    {
+        // Exponential backtracking on this input; the match timeout turns it into an error naming the file.
+        var text = string.Concat(Enumerable.Repeat("word ", 12)) + "wordwordwordwordwordword!";
+        var e = Assert.IsType<TokenizerException>(EncodeWith(@"^(\w+\s?)+$|!", text, out var file));
+        Assert.Equal(file, e.File);
+        Assert.Contains("timed out", e.Message);
+    }
+
     [Fact]
     public void Edited_tokenizers_load_into_one_that_round_trips_text_or_throw_a_tokenizer_exception_naming_the_file()
     {
