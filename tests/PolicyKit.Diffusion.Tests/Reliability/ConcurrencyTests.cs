@@ -60,4 +60,41 @@ public class ConcurrencyTests(TinyModelFixture fixture) : IClassFixture<TinyMode
         // Guard: the requests differ from each other, so a shared or swapped state would show.
         Assert.True(sequential.SelectMany(x => x).Select(t => string.Join(",", t)).Distinct().Count() > Workers);
     }
+
+    [Fact]
+    public void Cancelling_one_of_four_parallel_generations_leaves_the_other_three_exact()
+    {
+        var requests = Requests().Select(list => list[0]).ToArray();
+        var sequential = requests.Select(Run).ToArray();
+
+        using var cts = new CancellationTokenSource();
+        using var start = new Barrier(Workers);
+        var workers = requests.Select((r, w) => Task.Factory.StartNew(() =>
+        {
+            start.SignalAndWait();
+            var steps = 0;
+            // Worker 0 cancels its own request after two steps; the others run to the end.
+            return fixture.Generator.Generate([r.Prompt], r.Options, PolicyKitPoliciesPolicyRegistry.Create(r.Policy),
+                w == 0 ? cts.Token : default, _ => { if (w == 0 && ++steps == 2) cts.Cancel(); })[0].TokenIds;
+        }, TaskCreationOptions.LongRunning)).ToArray();
+
+        Assert.ThrowsAny<OperationCanceledException>(() => workers[0].GetAwaiter().GetResult());
+        for (var w = 1; w < Workers; w++)
+            Assert.Equal(sequential[w], workers[w].Result);
+    }
+
+    [Fact]
+    public void The_shared_tokenizer_encodes_the_same_from_four_threads_as_from_one()
+    {
+        var tokenizer = fixture.Model.Tokenizer;
+        var texts = Enumerable.Range(0, 400).Select(i => $"text {i}: the {new string('a', i % 17)} sat on {i * 7919 % 1000} mats, é{i}").ToArray();
+        var expected = texts.Select(tokenizer.Encode).ToArray();
+        var results = new int[Workers][][];
+        Parallel.For(0, Workers, new ParallelOptions { MaxDegreeOfParallelism = Workers }, w =>
+            // Each thread walks the texts in its own order, so cache fills and lookups interleave.
+            results[w] = texts.Select((_, i) => tokenizer.Encode(texts[(i * (w + 1) + w) % texts.Length])).ToArray());
+        for (var w = 0; w < Workers; w++)
+            for (var i = 0; i < texts.Length; i++)
+                Assert.Equal(expected[(i * (w + 1) + w) % texts.Length], results[w][i]);
+    }
 }

@@ -16,8 +16,6 @@ internal static class Fuzz
     public static int Cases(int normal) =>
         int.TryParse(Environment.GetEnvironmentVariable(CasesVariable), out var n) && n > 0 ? n : normal;
 
-    public static bool LongRun => Environment.GetEnvironmentVariable(CasesVariable) is not null;
-
     /// <summary>
     /// Checks <paramref name="property"/> on <paramref name="cases"/> generated values. The property returns
     /// an outcome label ("accepted", "refused") counted into <paramref name="tally"/>, or throws on a bug.
@@ -29,7 +27,7 @@ internal static class Fuzz
             var outcome = property(value);
             lock (tally) tally[outcome] = tally.GetValueOrDefault(outcome) + 1;
         });
-        // Replay = no parallelism inside FsCheck: the properties write files and count into one tally.
+        // Sequential (FsCheck's default): the properties reuse one file path per test.
         FsCheck.Check.One(Config.QuickThrowOnFailure.WithMaxTest(cases).WithQuietOnSuccess(true), prop);
     }
 
