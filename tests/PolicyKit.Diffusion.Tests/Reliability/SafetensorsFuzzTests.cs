@@ -164,7 +164,8 @@ public class SafetensorsFuzzTests(ITestOutputHelper output)
                     case 4: entry!["data_offsets"] = new JsonArray(0L); break;
                     default: // the same range as another tensor: an overlap whenever both are non-empty
                         var other = Entry(header, e.B);
-                        if (other is not null) entry!["data_offsets"] = other["data_offsets"]!.DeepClone();
+                        var range = other is null ? null : other["data_offsets"]; // an earlier edit may have removed it
+                        if (range is not null) entry!["data_offsets"] = range.DeepClone();
                         break;
                 }
                 break;
