@@ -75,7 +75,11 @@ public static class CheckpointLayout
     /// </summary>
     public static void Verify(ModelConfig config, SafetensorsReader weights)
     {
-        var specs = Tensors(config);
+        // Never build specs for more layers than the file could hold: a config.json claiming 2^31-1 layers made
+        // Tensors() materialise billions of specs and the process died (found by the model-load fuzz test).
+        // One layer past what the file can hold still yields the usual "missing" error for its first tensor.
+        var possibleLayers = weights.Tensors.Count / (config.QkvBias ? 12 : 9) + 1;
+        var specs = Tensors(config.NumLayers > possibleLayers ? config with { NumLayers = possibleLayers } : config);
         var expected = new HashSet<string>(specs.Select(s => s.CheckpointName), StringComparer.Ordinal);
         foreach (var spec in specs)
         {

@@ -12,6 +12,9 @@ internal static class Fuzz
 {
     public const string CasesVariable = "POLICYKIT_FUZZ_CASES";
 
+    /// <summary>A file that holds the case being run (set it to find the input of a native crash).</summary>
+    public const string TraceVariable = "POLICYKIT_FUZZ_TRACE";
+
     /// <summary>The opt-in case count, or <paramref name="normal"/> when the variable is unset.</summary>
     public static int Cases(int normal) =>
         int.TryParse(Environment.GetEnvironmentVariable(CasesVariable), out var n) && n > 0 ? n : normal;
@@ -22,8 +25,11 @@ internal static class Fuzz
     /// </summary>
     public static void Check<T>(Gen<T> gen, int cases, Func<T, string> property, Dictionary<string, int> tally)
     {
+        var trace = Environment.GetEnvironmentVariable(TraceVariable);
         var prop = Prop.ForAll(Arb.From(gen), (T value) =>
         {
+            // A native crash ends the process before FsCheck can print the case: the trace file keeps the last one.
+            if (trace is not null) File.WriteAllText(trace, value!.ToString());
             var outcome = property(value);
             lock (tally) tally[outcome] = tally.GetValueOrDefault(outcome) + 1;
         });

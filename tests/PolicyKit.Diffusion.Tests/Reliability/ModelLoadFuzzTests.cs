@@ -57,6 +57,24 @@ public class ModelLoadFuzzTests(ITestOutputHelper output)
         return bytes;
     }
 
+    [Theory]
+    [InlineData(Layout.LLaDA, "n_layers")]
+    [InlineData(Layout.Dream, "num_hidden_layers")]
+    public void A_config_claiming_billions_of_layers_is_refused_without_building_a_spec_per_layer(Layout layout, string key)
+    {
+        // Found by the fuzz test: the process died (out of memory) building 2^31-1 layers' tensor specs.
+        using var dir = new TempDir();
+        TestModels.Write(dir.Path, layout, sizes: Sizes);
+        var config = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(dir.File(ModelConfig.FileName)))!;
+        config[key] = int.MaxValue;
+        File.WriteAllText(dir.File(ModelConfig.FileName), config.ToJsonString());
+        var (error, allocated) = Fuzz.Measure(() => DiffusionModel.Load(dir.Path).Dispose());
+        var e = Assert.IsType<CheckpointException>(error);
+        Assert.Contains("missing", e.Message);
+        Assert.Contains(".1.", e.Tensor); // layer 1: the file holds one layer
+        Assert.True(allocated < 64L << 20, $"allocated {allocated} bytes");
+    }
+
     [Fact]
     public void A_checkpoint_with_one_file_edited_loads_into_a_working_model_or_throws_the_typed_error_of_that_file_and_leaks_nothing()
     {
