@@ -113,5 +113,14 @@ public class SnapshotTests
         Assert.Equal(expected, actual);
     }
 
-    private static string SnapshotDirectory([CallerFilePath] string thisFile = "") => Path.Combine(Path.GetDirectoryName(thisFile)!, "Snapshots");
+    private static string SnapshotDirectory([CallerFilePath] string thisFile = "")
+    {
+        var fromSource = Path.Combine(Path.GetDirectoryName(thisFile)!, "Snapshots");
+        if (Directory.Exists(fromSource)) return fromSource;
+        // CI builds (ContinuousIntegrationBuild) map source paths to /_/, so find the project above the test binaries.
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "PolicyKit.Generators.Tests.csproj")))
+                return Path.Combine(dir.FullName, "Snapshots");
+        throw new DirectoryNotFoundException($"No Snapshots folder beside {thisFile} or above {AppContext.BaseDirectory}.");
+    }
 }
