@@ -8,11 +8,18 @@ internal static class CliErrors
     public const int UserError = 2;
     public const int Cancelled = 130;
 
-    public static async Task<int> Guard(Func<Task<int>> action)
+    /// <summary>Cancelled by Ctrl+C or SIGTERM (wired in Program).</summary>
+    public static CancellationToken Interrupt { get; set; }
+
+    /// <summary>
+    /// Runs a command's work off the signal-handling thread with the interrupt token (the samplers check it
+    /// between steps), and turns what a user can cause into one line and an exit code.
+    /// </summary>
+    public static async Task<int> Guard(Func<CancellationToken, Task<int>> action)
     {
         try
         {
-            return await action();
+            return await Task.Run(() => action(Interrupt));
         }
         catch (OperationCanceledException)
         {

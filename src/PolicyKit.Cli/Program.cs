@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Runtime.InteropServices;
 using PolicyKit.Cli;
 using PolicyKit.Cli.Commands;
 
@@ -11,6 +12,13 @@ root.Subcommands.Add(NewModelCommand.Create());
 root.Subcommands.Add(PoliciesCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(TrainCommand.Create());
-root.SetAction((parse, ct) => CliErrors.Guard(() => MainJob.RunAsync(ct)));
+root.SetAction((parse, _) => CliErrors.Guard(ct => MainJob.RunAsync(ct)));
 
-return await root.Parse(args).InvokeAsync();
+// Ctrl+C and SIGTERM cancel the running work, which stops between denoising steps, frees its caches and exits
+// with 130. System.CommandLine's own handling would return at once and leave the work running, so it is off.
+using var interrupt = new CancellationTokenSource();
+Console.CancelKeyPress += (_, e) => { e.Cancel = true; interrupt.Cancel(); };
+using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context => { context.Cancel = true; interrupt.Cancel(); });
+CliErrors.Interrupt = interrupt.Token;
+
+return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null });

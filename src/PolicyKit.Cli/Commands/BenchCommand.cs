@@ -34,7 +34,7 @@ internal static class BenchCommand
         {
             model, policies, tasks, samples, seed, threshold, promptLength, genLength, device, json, markdown, chart,
         };
-        command.SetAction((parse, ct) => CliErrors.Guard(() =>
+        command.SetAction((parse, _) => CliErrors.Guard(ct =>
         {
             int n = parse.GetValue(samples);
             if (n < 1) throw new ArgumentException("--samples: must be at least 1.");

@@ -28,7 +28,7 @@ internal static class GenerateCommand
         {
             model, prompt, policy, genLength, steps, blockLength, temperature, threshold, cfg, remasking, seed, device, json,
         };
-        command.SetAction((parse, ct) => CliErrors.Guard(() =>
+        command.SetAction((parse, _) => CliErrors.Guard(ct =>
         {
             var cachePolicy = Policies.Create(parse.GetValue(policy)!);
             using var loaded = ModelLocator.Load(parse.GetValue(model), parse.GetValue(device)!);

@@ -23,7 +23,7 @@ internal static class NewModelCommand
         {
             layout, output, layers, hidden, heads, kvHeads, vocab, seed,
         };
-        command.SetAction((parse, ct) => CliErrors.Guard(() =>
+        command.SetAction((parse, _) => CliErrors.Guard(ct =>
         {
             var kind = parse.GetValue(layout) == "dream" ? Layout.Dream : Layout.LLaDA;
             var defaults = new ModelSizes();

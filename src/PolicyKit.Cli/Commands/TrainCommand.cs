@@ -33,7 +33,7 @@ internal static class TrainCommand
         {
             output, steps, layers, hidden, heads, lr, seed, saveEvery, resume, tasks,
         };
-        command.SetAction((parse, ct) => CliErrors.Guard(() =>
+        command.SetAction((parse, _) => CliErrors.Guard(ct =>
         {
             var dir = parse.GetValue(output)!.FullName;
             var taskList = parse.GetValue(tasks)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(TaskSuite.Get).ToArray();
