@@ -37,7 +37,7 @@ public sealed class TextGenerator
         return GenerateIds(ids, options, policy, cancellationToken, onStep);
     }
 
-    /// <summary>Tokenizes a prompt and checks it fits the model with room for nothing else yet.</summary>
+    /// <summary>Tokenizes a non-empty prompt (its length against the model is checked with the gen length in <see cref="GenerateIds"/>).</summary>
     public int[] EncodePrompt(string prompt)
     {
         if (string.IsNullOrEmpty(prompt)) throw new ArgumentException("The prompt is empty.", nameof(prompt));

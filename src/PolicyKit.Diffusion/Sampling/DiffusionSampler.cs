@@ -158,12 +158,13 @@ public sealed class DiffusionSampler
         for (int r = 0; r < rows; r++)
         {
             var rowLogits = logits[r];  // [L, V]
+            // Sampling noise and confidences are both computed in float64: convert once, and only if either needs it.
+            var l64 = o.Temperature > 0 || o.Confidence != ConfidenceKind.Random ? rowLogits.to_type(ScalarType.Float64) : null;
             Tensor chosen;
             if (o.Temperature > 0)
             {
                 // Gumbel-max in float64, as LLaDA does it: argmax exp(logits) / (-log u)^T.
-                var l64 = rowLogits.to_type(ScalarType.Float64);
-                var u = rand(l64.shape, ScalarType.Float64, generator: generators[r]).to(l64.device);
+                var u = rand(l64!.shape, ScalarType.Float64, generator: generators[r]).to(l64.device);
                 chosen = (l64.exp() / (-u.log()).pow(o.Temperature)).argmax(-1);
             }
             else
@@ -178,7 +179,7 @@ public sealed class DiffusionSampler
             }
             else
             {
-                var p = rowLogits.to_type(ScalarType.Float64).softmax(-1);
+                var p = l64!.softmax(-1);
                 score = o.Confidence switch
                 {
                     ConfidenceKind.Probability => p.gather(-1, chosen.unsqueeze(-1)).squeeze(-1),
