@@ -1,8 +1,8 @@
 namespace PolicyKit.Tasks;
 
 /// <summary>
-/// A family of prompts with exactly checkable answers. Text uses upper-case letters, digits and punctuation
-/// only, so the byte-level tokenizer maps every character to one token and answer lengths are known.
+/// A family of prompts with exactly checkable answers. Text uses letters, digits and punctuation in patterns
+/// the byte-level tokenizer maps to one token per character (no merges apply), so answer lengths are known.
 /// </summary>
 public interface IBenchmarkTask
 {
@@ -19,4 +19,11 @@ public interface IBenchmarkTask
 
     /// <summary>Draws one sample; deterministic for the state of <paramref name="random"/>.</summary>
     TaskSample Sample(Random random);
+
+    /// <summary>
+    /// The variant one training batch is drawn from: shorter prompts (fewer records, fewer few-shot examples)
+    /// make most steps cheaper; the answer sits at the same relative position, which is all rotary attention
+    /// sees. The test set always uses the task itself.
+    /// </summary>
+    IBenchmarkTask TrainingVariant(Random random) => this;
 }

@@ -2,7 +2,7 @@ namespace PolicyKit.Tasks;
 
 /// <summary>
 /// The project's tasks, with disjoint train and test streams: the test stream draws from its own seed, and
-/// the train stream skips any prompt that appears in the test set of the same seed.
+/// the train stream skips any question that appears in the test set of the same seed.
 /// </summary>
 public static class TaskSuite
 {
@@ -22,32 +22,37 @@ public static class TaskSuite
     /// <summary>An endless training stream that never yields a prompt of the first <paramref name="heldOut"/> test samples.</summary>
     public static IEnumerable<TaskSample> TrainStream(IBenchmarkTask task, int seed = 0, int heldOut = 1000)
     {
-        var test = TestSet(task, heldOut, seed).Select(s => s.Prompt).ToHashSet(StringComparer.Ordinal);
+        var test = HeldOutQuestions(task, seed, heldOut);
         var random = new Random(StreamSeed(task, seed, test: false));
         while (true)
         {
             var sample = task.Sample(random);
-            if (!test.Contains(sample.Prompt)) yield return sample;
+            if (!test.Contains(sample.Question)) yield return sample;
         }
     }
 
     /// <summary>
-    /// The training batch of one step: <paramref name="count"/> samples drawn from (seed, step), none of them a
-    /// prompt of the first <paramref name="heldOut"/> test samples. The same batch for the same step on every
-    /// run, which is what makes training resumable.
+    /// The training batch of one step: <paramref name="count"/> samples of one training variant of the task
+    /// (<see cref="IBenchmarkTask.TrainingVariant"/>, so the batch is one length), drawn from (seed, step), none of
+    /// them a question of the first <paramref name="heldOut"/> test samples. The same batch for the same step on
+    /// every run, which is what makes training resumable.
     /// </summary>
     public static IReadOnlyList<TaskSample> TrainBatch(IBenchmarkTask task, int seed, int step, int count, int heldOut = 1000)
     {
-        var test = HeldOut.GetOrAdd((task.Name, seed, heldOut), _ => TestSet(task, heldOut, seed).Select(s => s.Prompt).ToHashSet(StringComparer.Ordinal));
+        var test = HeldOutQuestions(task, seed, heldOut);
         var random = new Random(StreamSeed(task, seed, test: false) ^ (step * 104729));
+        var variant = task.TrainingVariant(random);
         var batch = new List<TaskSample>(count);
         while (batch.Count < count)
         {
-            var sample = task.Sample(random);
-            if (!test.Contains(sample.Prompt)) batch.Add(sample);
+            var sample = variant.Sample(random);
+            if (!test.Contains(sample.Question)) batch.Add(sample);
         }
         return batch;
     }
+
+    private static HashSet<string> HeldOutQuestions(IBenchmarkTask task, int seed, int heldOut) =>
+        HeldOut.GetOrAdd((task.Name, seed, heldOut), _ => TestSet(task, heldOut, seed).Select(s => s.Question).ToHashSet(StringComparer.Ordinal));
 
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<(string, int, int), HashSet<string>> HeldOut = new();
 

@@ -21,9 +21,39 @@ public class TaskSuiteTests
     public void Training_batches_never_contain_a_test_prompt(string name)
     {
         var task = TaskSuite.Get(name);
-        var test = TaskSuite.TestSet(task, 1000, seed: 0).Select(s => s.Prompt).ToHashSet();
+        var test = TaskSuite.TestSet(task, 1000, seed: 0).Select(s => s.Question).ToHashSet();
         for (int step = 0; step < 50; step++)
-            Assert.All(TaskSuite.TrainBatch(task, 0, step, 8), s => Assert.DoesNotContain(s.Prompt, test));
+            Assert.All(TaskSuite.TrainBatch(task, 0, step, 8), s => Assert.DoesNotContain(s.Question, test));
+    }
+
+    [Theory]
+    [MemberData(nameof(Tasks))]
+    public void A_training_batch_is_one_length_and_the_test_set_the_full_task(string name)
+    {
+        var task = TaskSuite.Get(name);
+        var lengths = new HashSet<int>();
+        for (int step = 0; step < 40; step++)
+        {
+            var batch = TaskSuite.TrainBatch(task, 0, step, 6);
+            Assert.Single(batch.Select(s => (s.Prompt.Length, s.Answer.Length)).Distinct());
+            lengths.Add(batch[0].Prompt.Length);
+        }
+        Assert.True(lengths.Count > 1, "training draws shorter variants too");
+        Assert.Equal(lengths.Max(), TaskSuite.TestSet(task, 1)[0].Prompt.Length);
+    }
+
+    [Fact]
+    public void Few_shot_preambles_are_fixed_solved_examples_and_questions_follow_them()
+    {
+        foreach (var name in new[] { "arithmetic", "transform" })
+        {
+            var samples = TaskSuite.TestSet(TaskSuite.Get(name), 5);
+            var preamble = samples[0].Prompt[..samples[0].QuestionStart];
+            Assert.NotEmpty(preamble);
+            Assert.All(samples, s => Assert.StartsWith(preamble, s.Prompt));
+            Assert.Equal(samples.Count, samples.Select(s => s.Question).Distinct().Count());
+            Assert.EndsWith("|", preamble);
+        }
     }
 
     [Theory]
@@ -33,7 +63,8 @@ public class TaskSuiteTests
         var task = TaskSuite.Get(name);
         foreach (var s in TaskSuite.TestSet(task, 50))
         {
-            Assert.Matches("^[A-Z0-9=;?+,:-]+$", s.Prompt + s.Answer);  // one token per character, no merges
+            Assert.Matches("^[A-Za-z0-9=;?+,|-]+$", s.Prompt + s.Answer);
+            Assert.DoesNotMatch("[a-z]{2}", s.Prompt + s.Answer);  // no two lower-case letters in a row: no BPE merge applies
             Assert.True(s.Answer.Length <= task.GenLength);
             switch (name)
             {
@@ -49,7 +80,9 @@ public class TaskSuiteTests
     {
         foreach (var s in TaskSuite.TestSet(TaskSuite.Get("retrieval"), 50))
         {
-            var asked = Regex.Match(s.Prompt, @"\?([A-Z]{3})=$").Groups[1].Value;
+            var asked = Regex.Match(s.Prompt, @"\?([A-Za-z])=$").Groups[1].Value;
+            var keys = Regex.Matches(s.Prompt, "(?:^|;)([A-Za-z])=").Select(m => m.Groups[1].Value).ToArray();
+            Assert.Equal(keys.Length, keys.Distinct().Count());
             var value = Regex.Match(s.Prompt, $"(?:^|;){asked}=([0-9]{{3}});").Groups[1].Value;
             Assert.Equal(value, s.Answer);
         }
@@ -60,8 +93,10 @@ public class TaskSuiteTests
     {
         foreach (var s in TaskSuite.TestSet(TaskSuite.Get("arithmetic"), 50))
         {
-            int value = int.Parse(s.Prompt[..2]);
-            var expected = string.Concat(Regex.Matches(s.Prompt[2..^1], @"([+-])(\d)").Select(m =>
+            var q = s.Question;
+            int value = int.Parse(q[..2]);
+            Assert.Matches(@"^\d\d([+-]\d;){16}=$", q);
+            var expected = string.Concat(Regex.Matches(q[2..^1], @"([+-])(\d);").Select(m =>
             {
                 value += (m.Groups[1].Value == "+" ? 1 : -1) * int.Parse(m.Groups[2].Value);
                 Assert.InRange(value, 0, 99);
@@ -75,7 +110,12 @@ public class TaskSuiteTests
     public void Transform_answers_are_the_reversed_letters()
     {
         foreach (var s in TaskSuite.TestSet(TaskSuite.Get("transform"), 50))
-            Assert.Equal(new string(s.Prompt[4..^1].Reverse().ToArray()), s.Answer);
+        {
+            var pairs = Regex.Matches(s.Question, "[a-z][A-Z]").Select(m => m.Value).ToArray();
+            Assert.Equal(16, pairs.Length);
+            Assert.Equal(string.Concat(pairs.Select((p, i) => (char)('a' + i))), string.Concat(pairs.Select(p => p[0])));
+            Assert.Equal(string.Concat(pairs.Reverse()), s.Answer);
+        }
     }
 
     [Fact]

@@ -14,7 +14,7 @@ namespace PolicyKit.Cli.Commands;
 internal static class TrainCommand
 {
     /// <summary>Sequences per step for each task, chosen so every step holds a similar number of tokens.</summary>
-    private static readonly Dictionary<string, int> BatchSizes = new() { ["retrieval"] = 8, ["arithmetic"] = 28, ["transform"] = 32 };
+    private static readonly Dictionary<string, int> BatchSizes = new() { ["retrieval"] = 12, ["arithmetic"] = 16, ["transform"] = 24 };
 
     public static Command Create()
     {
@@ -22,6 +22,7 @@ internal static class TrainCommand
         var steps = new Option<int>("--steps") { Description = "Optimizer steps in total.", DefaultValueFactory = _ => 2000 };
         var layers = new Option<int>("--layers") { Description = "Transformer layers.", DefaultValueFactory = _ => 6 };
         var hidden = new Option<int>("--hidden") { Description = "Hidden size.", DefaultValueFactory = _ => 256 };
+        var mlp = new Option<int?>("--mlp") { Description = "SwiGLU hidden size (default: about 8/3 of --hidden)." };
         var heads = new Option<int>("--heads") { Description = "Attention heads.", DefaultValueFactory = _ => 8 };
         var lr = new Option<double>("--lr") { Description = "Peak learning rate.", DefaultValueFactory = _ => 1e-3 };
         var seed = new Option<int>("--seed") { Description = "Seed of the initial weights, the data and the masks.", DefaultValueFactory = _ => 1 };
@@ -31,7 +32,7 @@ internal static class TrainCommand
 
         var command = new Command("train", "Train a masked-diffusion model on the task suite (LLaDA layout, resumable).")
         {
-            output, steps, layers, hidden, heads, lr, seed, saveEvery, resume, tasks,
+            output, steps, layers, hidden, mlp, heads, lr, seed, saveEvery, resume, tasks,
         };
         command.SetAction((parse, _) => CliErrors.Guard(ct =>
         {
@@ -52,7 +53,8 @@ internal static class TrainCommand
                     throw new ArgumentException($"--out: {dir} is not empty (use --resume to continue a run there).");
                 RandomCheckpoint.Write(dir, Layout.LLaDA, new ModelSizes
                 {
-                    HiddenSize = parse.GetValue(hidden), Layers = parse.GetValue(layers), Heads = parse.GetValue(heads), MaxSequenceLength = 1024,
+                    HiddenSize = parse.GetValue(hidden), Layers = parse.GetValue(layers), Heads = parse.GetValue(heads),
+                    IntermediateSize = parse.GetValue(mlp), MaxSequenceLength = 1024,
                 }, options.Seed);
             }
             else if (!File.Exists(Path.Combine(dir, DiffusionTrainer.StateFileName)))
