@@ -5,7 +5,7 @@ namespace PolicyKit.Cli;
 
 /// <summary>One policy on one task (the JSON fields of <c>policykit bench</c>).</summary>
 internal sealed record BenchResult(
-    string Policy, string Task, int Samples, double Accuracy, double Agreement, double TokensPerSecond,
+    string Policy, string Task, int Samples, double? Accuracy, double Agreement, double TokensPerSecond,
     double Speedup, double FlopsReduction, double RecomputeFraction, double Steps);
 
 /// <summary>The bench results as a console table, markdown and an SVG chart of accuracy against speedup.</summary>
@@ -38,7 +38,7 @@ internal static class BenchReport
         const int width = 720, height = 420, left = 60, right = 200, top = 20, bottom = 50;
         double maxSpeed = Math.Max(2, results.Max(r => r.Speedup) * 1.2);
         double X(double s) => left + (Math.Log(Math.Max(s, 0.5)) - Math.Log(0.5)) / (Math.Log(maxSpeed) - Math.Log(0.5)) * (width - left - right);
-        double Y(double a) => top + (1 - (double.IsNaN(a) ? 0 : a)) * (height - top - bottom);
+        double Y(double? a) => top + (1 - (a ?? 0)) * (height - top - bottom);
         string[] colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"];
         var tasks = results.Select(r => r.Task).Distinct().ToList();
 
@@ -67,7 +67,7 @@ internal static class BenchReport
         return sb.ToString();
     }
 
-    private static string Percent(double x) => double.IsNaN(x) ? "-" : x.ToString("P0", CultureInfo.InvariantCulture);
+    private static string Percent(double? x) => x is double v ? v.ToString("P0", CultureInfo.InvariantCulture) : "-";
 
     private static string Escape(string s) => s.Replace("&", "&amp;").Replace("<", "&lt;").Replace(">", "&gt;");
 }

@@ -25,6 +25,8 @@ internal static class MainJob
         Console.WriteLine($"task:     {Task.Name} ({Task.Description})");
         Console.WriteLine($"prompt:   {Sample.Prompt[..60]}...{Sample.Prompt[^12..]}");
         Console.WriteLine($"expected: {Sample.Answer}");
+        // Untimed warm-up: the first forwards pay for LibTorch's lazy initialisation, which is not the policy's cost.
+        generator.Generate(Sample.Prompt, options with { GenLength = Task.BlockLength, Steps = 1 }, null, cancellationToken);
         foreach (var name in new[] { "none", Policies.Default })
         {
             var result = generator.Generate(Sample.Prompt, options, Policies.Create(name), cancellationToken);

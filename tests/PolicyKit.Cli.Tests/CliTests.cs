@@ -108,11 +108,74 @@ public class CliTests
     [Fact]
     public void Every_command_has_help()
     {
-        foreach (var command in new[] { "generate", "new-model", "policies", "bench" })
+        foreach (var command in new[] { "generate", "new-model", "policies", "bench", "train" })
         {
             var run = CliProcess.Run(command, "--help");
             Assert.Equal(0, run.ExitCode);
             Assert.Contains("Usage:", run.Stdout);
         }
+    }
+
+    [Fact]
+    public void Bench_in_batches_writes_json_with_none_as_the_baseline()
+    {
+        var dir = TempDirectory("pk-bench-");
+        try
+        {
+            Assert.Equal(0, CliProcess.Run("new-model", "--layout", "llada", "--out", dir, "--layers", "2", "--hidden", "32", "--heads", "4").ExitCode);
+            var json = Path.Combine(dir, "bench.json");
+            var run = CliProcess.Run("bench", "--model", dir, "--prompt-length", "40", "--gen-length", "8", "--samples", "3", "--batch", "2",
+                "--policies", "none,dllm-cache", "--json", json);
+            Assert.True(run.ExitCode == 0, run.Stderr);
+            Assert.Contains("batch 2", run.Stdout);
+            using var doc = JsonDocument.Parse(File.ReadAllText(json));
+            var results = doc.RootElement.GetProperty("results").EnumerateArray().ToArray();
+            Assert.Equal(["none", "dllm-cache"], results.Select(r => r.GetProperty("policy").GetString()));
+            Assert.All(results, r => Assert.Equal(3, r.GetProperty("samples").GetInt32()));  // batches of 2 and 1
+            Assert.Equal(1.0, results[0].GetProperty("speedup").GetDouble());
+            Assert.Equal(1.0, results[0].GetProperty("agreement").GetDouble());
+            Assert.Equal(JsonValueKind.Null, results[0].GetProperty("accuracy").ValueKind);  // random prompts have no answers
+            Assert.True(results[1].GetProperty("flopsReduction").GetDouble() > 1.5);
+            Assert.True(results[1].GetProperty("recomputeFraction").GetDouble() < 1);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
+    public void Train_writes_the_llada_layout_and_resume_continues_the_same_run()
+    {
+        var dir = TempDirectory("pk-train-");
+        Directory.Delete(dir);
+        try
+        {
+            var run = CliProcess.Run("train", "--out", dir, "--steps", "2", "--layers", "1", "--hidden", "32", "--heads", "4", "--mlp", "48",
+                "--tasks", "retrieval", "--save-every", "1");
+            Assert.True(run.ExitCode == 0, run.Stderr);
+            using (var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "config.json"))))
+            {
+                Assert.Equal(32, config.RootElement.GetProperty("d_model").GetInt32());
+                Assert.Equal(48, config.RootElement.GetProperty("mlp_hidden_size").GetInt32());
+            }
+            Assert.Contains("\"Step\":2", File.ReadAllText(Path.Combine(dir, "trainer_state.json")));
+
+            var again = CliProcess.Run("train", "--out", dir, "--steps", "2", "--layers", "1", "--hidden", "32", "--heads", "4");
+            Assert.NotEqual(0, again.ExitCode);  // refuses to overwrite a run without --resume
+            Assert.Contains("--resume", again.Stderr);
+
+            var resumed = CliProcess.Run("train", "--out", dir, "--resume", "--steps", "3", "--tasks", "retrieval");
+            Assert.True(resumed.ExitCode == 0, resumed.Stderr);
+            Assert.Contains("\"Step\":3", File.ReadAllText(Path.Combine(dir, "trainer_state.json")));
+
+            var generated = CliProcess.Run("generate", "--model", dir, "--prompt", "A=123;?A=", "--gen-length", "4", "--steps", "4", "--json");
+            Assert.True(generated.ExitCode == 0, generated.Stderr);
+        }
+        finally { if (Directory.Exists(dir)) Directory.Delete(dir, true); }
+    }
+
+    private static string TempDirectory(string prefix)
+    {
+        var dir = Path.Combine(Path.GetTempPath(), prefix + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(dir);
+        return dir;
     }
 }

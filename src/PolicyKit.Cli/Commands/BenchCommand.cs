@@ -26,18 +26,21 @@ internal static class BenchCommand
         var threshold = new Option<double?>("--threshold") { Description = "Also run every cached policy with Fast-dLLM threshold decoding at this confidence (named policy+tP)." };
         var promptLength = new Option<int?>("--prompt-length") { Description = "Instead of tasks: random prompts of this many tokens (for models without trained answers)." };
         var genLength = new Option<int>("--gen-length") { Description = "With --prompt-length: tokens to generate (steps = gen length, one block).", DefaultValueFactory = _ => 64 };
+        var batch = new Option<int>("--batch") { Description = "Samples generated together in one batch (every policy gets the same batches).", DefaultValueFactory = _ => 1 };
         var json = new Option<FileInfo?>("--json") { Description = "Write the results as JSON." };
         var markdown = new Option<FileInfo?>("--markdown") { Description = "Write the results as a markdown table." };
         var chart = new Option<FileInfo?>("--chart") { Description = "Write an SVG chart of accuracy against speedup." };
 
         var command = new Command("bench", "Run policies side by side on the same samples: accuracy, agreement, speedup, FLOPs reduction.")
         {
-            model, policies, tasks, samples, seed, threshold, promptLength, genLength, device, json, markdown, chart,
+            model, policies, tasks, samples, seed, threshold, batch, promptLength, genLength, device, json, markdown, chart,
         };
         command.SetAction((parse, _) => CliErrors.Guard(ct =>
         {
             int n = parse.GetValue(samples);
             if (n < 1) throw new ArgumentException("--samples: must be at least 1.");
+            int batchSize = parse.GetValue(batch);
+            if (batchSize < 1) throw new ArgumentException("--batch: must be at least 1.");
             var variants = Variants(parse.GetValue(policies)!, parse.GetValue(threshold));
             using var loaded = ModelLocator.Load(parse.GetValue(model), parse.GetValue(device)!);
             var generator = new TextGenerator(loaded);
@@ -46,10 +49,10 @@ internal static class BenchCommand
                 : parse.GetValue(tasks)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                     .Select(TaskSuite.Get).Select(t => TaskWorkload(t, n, parse.GetValue(seed))).ToArray();
 
-            var results = Run(generator, workloads, variants, ct);
-            Console.WriteLine($"model {loaded.Config.Layout} d{loaded.Config.HiddenSize} x{loaded.Config.NumLayers}, {n} samples per task, {loaded.Device.type}");
+            var results = Run(generator, workloads, variants, batchSize, ct);
+            Console.WriteLine($"model {loaded.Config.Layout} d{loaded.Config.HiddenSize} x{loaded.Config.NumLayers}, {n} samples per task, batch {batchSize}, {loaded.Device.type}");
             Console.WriteLine(BenchReport.Table(results));
-            if (parse.GetValue(json) is { } j) File.WriteAllText(j.FullName, JsonSerializer.Serialize(new { results }, new JsonSerializerOptions { WriteIndented = true }));
+            if (parse.GetValue(json) is { } j) File.WriteAllText(j.FullName, JsonSerializer.Serialize(new { results }, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase }));
             if (parse.GetValue(markdown) is { } m) File.WriteAllText(m.FullName, BenchReport.Markdown(results));
             if (parse.GetValue(chart) is { } c) File.WriteAllText(c.FullName, BenchReport.Svg(results));
             return Task.FromResult(0);
@@ -89,7 +92,8 @@ internal static class BenchCommand
         return new($"random-{length}", prompts.Select(p => ("", (string?)null, (int[]?)p)).ToArray(), gen, gen);
     }
 
-    private static List<BenchResult> Run(TextGenerator generator, IReadOnlyList<Workload> workloads, IReadOnlyList<Variant> variants, CancellationToken ct)
+    private static List<BenchResult> Run(TextGenerator generator, IReadOnlyList<Workload> workloads, IReadOnlyList<Variant> variants,
+        int batchSize, CancellationToken ct)
     {
         var results = new List<BenchResult>();
         var progress = new ProgressLine(workloads.Sum(w => w.Samples.Count));
@@ -98,42 +102,48 @@ internal static class BenchCommand
         {
             var baseOptions = generator.DefaultOptions(w.GenLength, w.GenLength, w.BlockLength);
             // Warm-up outside the clock: the first forwards pay for LibTorch's lazy initialisation.
-            Generate(generator, w.Samples[0], baseOptions, variants[0].Policy, ct);
+            Generate(generator, w.Samples.Take(batchSize).ToArray(), baseOptions, variants[0].Policy, ct);
 
-            var runs = variants.Select(_ => new List<(GenerationResult Result, bool Correct)>()).ToArray();
-            foreach (var sample in w.Samples)
+            // Per variant: each sample's answer, and each batch's wall-clock time and FLOPs (shared by its rows).
+            var answers = variants.Select(_ => new List<(GenerationResult Result, bool Correct)>()).ToArray();
+            var batches = variants.Select(_ => new List<GenerationResult>()).ToArray();
+            foreach (var chunk in w.Samples.Chunk(batchSize))
             {
                 for (int v = 0; v < variants.Count; v++)
                 {
                     var options = variants[v].Threshold is double p ? baseOptions with { Schedule = TransferSchedule.Threshold, Threshold = p } : baseOptions;
-                    var r = Generate(generator, sample, options, variants[v].Policy, ct);
-                    runs[v].Add((r, sample.Answer is not null && new TaskSample(w.Task, sample.Prompt, sample.Answer).IsCorrect(r.Text)));
+                    var rows = Generate(generator, chunk, options, variants[v].Policy, ct);
+                    batches[v].Add(rows[0]);
+                    answers[v].AddRange(rows.Zip(chunk, (r, sample) =>
+                        (r, sample.Answer is not null && new TaskSample(w.Task, sample.Prompt, sample.Answer).IsCorrect(r.Text))));
                 }
-                progress.Report(++done, $"{w.Task}");
+                done += chunk.Length;
+                progress.Report(done, $"{w.Task}");
             }
 
-            double baseline = runs[0].Sum(x => x.Result.Elapsed.TotalSeconds);
+            double baseline = batches[0].Sum(x => x.Elapsed.TotalSeconds);
             for (int v = 0; v < variants.Count; v++)
             {
-                var r = runs[v];
-                double seconds = r.Sum(x => x.Result.Elapsed.TotalSeconds);
+                var r = answers[v];
+                double seconds = batches[v].Sum(x => x.Elapsed.TotalSeconds);
                 results.Add(new BenchResult(
                     variants[v].Name, w.Task, r.Count,
-                    Accuracy: w.Samples[0].Answer is null ? double.NaN : r.Average(x => x.Correct ? 1.0 : 0.0),
-                    Agreement: r.Zip(runs[0], (a, b) => a.Result.TokenIds.SequenceEqual(b.Result.TokenIds) ? 1.0 : 0.0).Average(),
+                    Accuracy: w.Samples[0].Answer is null ? null : r.Average(x => x.Correct ? 1.0 : 0.0),  // random prompts have no answer
+                    Agreement: r.Zip(answers[0], (a, b) => a.Result.TokenIds.SequenceEqual(b.Result.TokenIds) ? 1.0 : 0.0).Average(),
                     TokensPerSecond: r.Count * w.GenLength / seconds,
                     Speedup: baseline / seconds,
-                    FlopsReduction: r.Sum(x => x.Result.Flops.Full) / r.Sum(x => x.Result.Flops.Executed),
-                    RecomputeFraction: r.Average(x => x.Result.RecomputeFraction),
-                    Steps: r.Average(x => x.Result.Steps)));
+                    FlopsReduction: batches[v].Sum(x => x.Flops.Full) / batches[v].Sum(x => x.Flops.Executed),
+                    RecomputeFraction: batches[v].Average(x => x.RecomputeFraction),
+                    Steps: batches[v].Average(x => x.Steps)));
             }
         }
         progress.Done();
         return results;
     }
 
-    private static GenerationResult Generate(TextGenerator generator, (string Prompt, string? Answer, int[]? Ids) sample, SamplerOptions options, ICachePolicy policy, CancellationToken ct) =>
-        sample.Ids is { } ids
-            ? generator.GenerateIds([ids], options, policy, ct)[0]
-            : generator.Generate(sample.Prompt, options, policy, ct);
+    private static IReadOnlyList<GenerationResult> Generate(TextGenerator generator, (string Prompt, string? Answer, int[]? Ids)[] samples,
+        SamplerOptions options, ICachePolicy policy, CancellationToken ct) =>
+        samples[0].Ids is not null
+            ? generator.GenerateIds(samples.Select(s => s.Ids!).ToArray(), options, policy, ct)
+            : generator.Generate(samples.Select(s => s.Prompt).ToArray(), options, policy, ct);
 }

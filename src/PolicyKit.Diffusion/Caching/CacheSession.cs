@@ -153,69 +153,96 @@ public sealed class CacheSession : ILayerRunner, IDisposable
     /// <summary>
     /// Recomputes the rows the plan selects and reuses the rest. Every sequence recomputes the same number of
     /// columns (ratio selectors give the same count per row; threshold selectors take the largest count among
-    /// the rows), so the work stays in rectangular [rows, n] tensors.
+    /// the rows), so the work stays in rectangular [rows, n] tensors. Adjacent segments with the same action are
+    /// one group (one probe, one selection across them, as dLLM-Cache selects across the whole response).
     /// </summary>
     private Tensor RunPartial(TransformerLayer layer, Tensor hidden, LayerInputs inputs, LayerCache cache,
         in LayerPlan plan, in SegmentLayout layout, out int recomputed)
     {
         long b = _rows, t = _columns;
         double executed = 0;
-        var selected = new List<Tensor>(4);  // [B, n_s] column indices per segment
-        foreach (var segment in SegmentLayout.All)
+        var columns = new List<Tensor>(4);  // [B, n_g] column indices per group
+        var normed = new List<Tensor>(4);   // [B, n_g, hidden] those rows' normalised inputs
+        foreach (var (range, action) in Groups(plan, layout))
         {
-            var range = layout[segment];
-            if (range.Length == 0) continue;
-            var action = plan[segment];
             if (action.Kind == ActionKind.Refresh)
-                selected.Add(torch.arange(range.Start, range.End, ScalarType.Int64, hidden.device).unsqueeze(0).expand(b, range.Length));
+            {
+                columns.Add(torch.arange(range.Start, range.End, ScalarType.Int64, hidden.device).unsqueeze(0).expand(b, range.Length));
+                normed.Add(layer.NormAttentionInput(hidden.narrow(1, range.Start, range.Length)));
+            }
             else if (action.Kind == ActionKind.Adaptive)
-                selected.Add(SelectAdaptive(layer, hidden, inputs, cache, action, range, ref executed));
+            {
+                var (chosen, rangeNormed) = SelectAdaptive(layer, hidden, inputs, cache, action, range, ref executed);
+                if (chosen.shape[1] == 0) continue;
+                columns.Add(chosen + range.Start);
+                normed.Add(Gather(rangeNormed, chosen));  // the probe already normalised these rows
+            }
         }
 
-        var columns = selected.Count == 0 ? null : torch.cat(selected, 1);
-        var n = columns is null ? 0 : (int)columns.shape[1];
+        var n = columns.Sum(c => (int)c.shape[1]);
         recomputed = n;
         if (n == 0)
         {
             Statistics.LayerFlops += new FlopCount(executed, _flops.FullLayer(b, t));
             return hidden + cache.Attention.view(b, t, -1) + cache.Ffn.view(b, t, -1);
         }
+        var cols = columns.Count == 1 ? columns[0] : torch.cat(columns, 1);
+        var x = normed.Count == 1 ? normed[0] : torch.cat(normed, 1);
 
-        // Flat row index into the [B*T, features] caches, and the gathered rows' rotary phases.
-        var flat = (torch.arange(b, ScalarType.Int64, hidden.device).unsqueeze(1) * t + columns!).view(-1);
-        var hiddenRows = Gather(hidden, columns!);
-        var cos = Gather(inputs.Cos.expand(b, t, -1), columns!);
-        var sin = Gather(inputs.Sin.expand(b, t, -1), columns!);
+        // Flat row index into the [B*T, features] caches, and the chosen rows' rotary phases.
+        var flat = (torch.arange(b, ScalarType.Int64, hidden.device).unsqueeze(1) * t + cols).view(-1);
+        var cos = Gather(inputs.Cos.expand(b, t, -1), cols);
+        var sin = Gather(inputs.Sin.expand(b, t, -1), cols);
 
-        var x = layer.NormAttentionInput(hiddenRows);
-        var q = layer.ApplyRotary(layer.ProjectQuery(x), cos, sin);
-        var k = layer.ApplyRotary(layer.ProjectKey(x), cos, sin);
+        // q and k rotate with the same phases: one rotary call for both.
+        var q = layer.ProjectQuery(x);
+        var qk = layer.ApplyRotary(torch.cat([q, layer.ProjectKey(x)], -1), cos, sin);
+        var k = qk.narrow(-1, q.shape[2], _config.KvDim);
+        q = qk.narrow(-1, 0, q.shape[2]);
         var v = layer.ProjectValue(x);
         cache.Input.index_copy_(0, flat, x.reshape(b * n, -1));
         cache.Key.index_copy_(0, flat, k.reshape(b * n, -1));
         cache.Value.index_copy_(0, flat, v.reshape(b * n, -1));
 
-        // Selected queries attend to every key: fresh ones just written, cached ones elsewhere.
+        // Chosen queries attend to every key: fresh ones just written, cached ones elsewhere.
         var attention = layer.ProjectAttentionOutput(
             layer.Attend(q, cache.Key.view(b, t, -1), cache.Value.view(b, t, -1), inputs.AttentionMask));
         cache.Attention.index_copy_(0, flat, attention.reshape(b * n, -1));
-        var mid = hidden + cache.Attention.view(b, t, -1);
 
-        var ffn = layer.Mlp(layer.NormFfnInput(Gather(mid, columns!)));
+        var mid = hidden.reshape(b * t, -1).index_select(0, flat).view(b, n, -1) + attention;
+        var ffn = layer.Mlp(layer.NormFfnInput(mid));
         cache.Ffn.index_copy_(0, flat, ffn.reshape(b * n, -1));
 
         executed += _flops.QueryProjection(b * n) + 2 * _flops.KeyOrValueProjection(b * n) + b * _flops.Attention(n, t)
                     + _flops.OutputProjection(b * n) + _flops.Mlp(b * n);
         Statistics.LayerFlops += new FlopCount(executed, _flops.FullLayer(b, t));
-        return mid + cache.Ffn.view(b, t, -1);
+        return hidden + cache.Attention.view(b, t, -1) + cache.Ffn.view(b, t, -1);
+    }
+
+    /// <summary>The plan's segments in sequence order, adjacent ones with equal actions merged, empty ones left out.</summary>
+    private static List<(ColumnRange Range, SegmentAction Action)> Groups(in LayerPlan plan, in SegmentLayout layout)
+    {
+        var groups = new List<(ColumnRange, SegmentAction)>(4);
+        foreach (var segment in SegmentLayout.All)
+        {
+            var range = layout[segment];
+            if (range.Length == 0) continue;
+            var action = plan[segment];
+            if (groups.Count > 0 && groups[^1].Item2 == action && groups[^1].Item1.End == range.Start)
+                groups[^1] = (new ColumnRange(groups[^1].Item1.Start, range.End), action);
+            else
+                groups.Add((range, action));
+        }
+        return groups;
     }
 
     /// <summary>
-    /// V-verify and its K / input variants: a fresh probe for every row of the segment, cosine similarity with
+    /// V-verify and its K / input variants: a fresh probe for every row of the range, cosine similarity with
     /// the cached probe per row, and the least similar columns chosen per sequence. As in dLLM-Cache, a V (or K)
-    /// probe replaces the segment's whole V (or K) cache with the fresh values.
+    /// probe replaces the range's whole V (or K) cache with the fresh values. Returns the chosen columns relative
+    /// to the range start <c>[B, n]</c> and the range's normalised inputs <c>[B, length, hidden]</c>.
     /// </summary>
-    private Tensor SelectAdaptive(TransformerLayer layer, Tensor hidden, LayerInputs inputs, LayerCache cache,
+    private (Tensor Chosen, Tensor Normed) SelectAdaptive(TransformerLayer layer, Tensor hidden, LayerInputs inputs, LayerCache cache,
         SegmentAction action, ColumnRange range, ref double executed)
     {
         long b = _rows, t = _columns;
@@ -245,9 +272,9 @@ public sealed class CacheSession : ILayerRunner, IDisposable
         int count = action.Selector == Selector.Ratio
             ? (int)Math.Floor(action.Value * range.Length)
             : (int)similarity.lt(action.Value).sum(1).max().item<long>();
-        if (count == 0) return torch.empty(b, 0, ScalarType.Int64, hidden.device);
+        if (count == 0) return (torch.empty(b, 0, ScalarType.Int64, hidden.device), x);
         var (_, lowest) = similarity.topk(count, dim: 1, largest: false, sorted: false);
-        return lowest + range.Start;
+        return (lowest, x);
     }
 
     private Tensor CachedRows(Probe probe, LayerCache cache, ColumnRange range)

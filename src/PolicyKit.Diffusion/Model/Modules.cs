@@ -51,9 +51,12 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = torch.NewDisposeScope();
-        var x32 = x.to(ScalarType.Float32);
+        // Casts only for half-precision inputs: each call is a native round trip, and the cached path runs
+        // this on a few rows per layer, where call overhead rather than arithmetic sets the time.
+        bool f32 = x.dtype == ScalarType.Float32;
+        var x32 = f32 ? x : x.to(ScalarType.Float32);
         var normed = x32 * torch.rsqrt(x32.pow(2).mean([-1L], keepdim: true) + _eps);
-        return (weight * normed.to(x.dtype)).MoveToOuterDisposeScope();
+        return (weight * (f32 ? normed : normed.to(x.dtype))).MoveToOuterDisposeScope();
     }
 }
 

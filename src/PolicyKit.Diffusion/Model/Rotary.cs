@@ -38,12 +38,14 @@ public static class Rotary
         var b = x.shape[0];
         var n = x.shape[1];
         var heads = x.shape[2] / headDim;
-        var x32 = x.to(ScalarType.Float32).view(b, n, heads, headDim);
+        bool f32 = x.dtype == ScalarType.Float32;
+        var x32 = (f32 ? x : x.to(ScalarType.Float32)).view(b, n, heads, headDim);
         var half = headDim / 2;
         var rotated = torch.cat([-x32.narrow(-1, half, half), x32.narrow(-1, 0, half)], -1);
         var c = cos.unsqueeze(2);
         var s = sin.unsqueeze(2);
-        var y = (x32 * c + rotated * s).view(b, n, heads * headDim).to(x.dtype);
+        var y = (x32 * c + rotated * s).view(b, n, heads * headDim);
+        if (!f32) y = y.to(x.dtype);
         return y.MoveToOuterDisposeScope();
     }
 }

@@ -8,7 +8,7 @@ namespace PolicyKit.Diffusion.Training;
 
 /// <summary>
 /// Masked-diffusion training as LLaDA's supervised fine-tuning does it: per sequence a mask ratio
-/// <c>t ~ U(ε, 1]</c>, each response token masked with probability <c>t</c>, the prompt never; the loss is the
+/// <c>t ~ U(ε, 1]</c> (drawn low-discrepancy across the batch), each response token masked with probability <c>t</c>, the prompt never; the loss is the
 /// cross-entropy on masked positions weighted by <c>1/t</c>, summed and divided by the response length.
 /// Every step's randomness is drawn from (seed, step), so a resumed run repeats the uninterrupted one.
 /// </summary>
@@ -49,7 +49,7 @@ public sealed class DiffusionTrainer : IDisposable
         var ids = tensor(flat, [b, t], device: _model.Device);
         var target = ids.narrow(1, p, g);
 
-        var ratio = rand(new long[] { b, 1 }, generator: generator).to(_model.Device) * (1 - MinMaskRatio) + MinMaskRatio;
+        var ratio = MaskRatios(b, generator).to(_model.Device);
         var masked = rand(new long[] { b, g }, generator: generator).to(_model.Device).lt(ratio);
         var noisy = ids.clone();
         noisy.narrow(1, p, g).masked_fill_(masked, _model.MaskTokenId);
@@ -65,6 +65,19 @@ public sealed class DiffusionTrainer : IDisposable
         _optimizer.step();
         Step++;
         return loss.item<float>();
+    }
+
+    /// <summary>
+    /// One mask ratio per sequence, <c>t ~ U(ε, 1]</c>, drawn low-discrepancy: one uniform offset u and
+    /// <c>t_i = ε + (1 - ε)·frac(u + i/B)</c>, so each t is still uniform but a batch covers (0, 1] evenly. With
+    /// i.i.d. draws a small batch often holds one tiny t whose 1/t weight dominates the clipped gradient
+    /// (the variance problem MDLM's low-discrepancy sampler addresses); the loss stays unbiased.
+    /// </summary>
+    private static Tensor MaskRatios(int batch, Generator generator)
+    {
+        var offset = rand(new long[] { 1 }, generator: generator);
+        var spread = arange(batch, ScalarType.Float32).div_(batch).unsqueeze(1);
+        return (spread + offset).frac() * (1 - MinMaskRatio) + MinMaskRatio;
     }
 
     /// <summary>The forward pass with gradients, LM head on the response rows only.</summary>
