@@ -89,7 +89,7 @@ public class CliTests
     }
 
     [Fact]
-    public void Ctrl_c_stops_a_generation_between_steps_with_one_line_and_exit_130()
+    public async Task Ctrl_c_stops_a_generation_between_steps_with_one_line_and_exit_130()
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "PolicyKit.Cli.dll");
         var info = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
@@ -97,12 +97,12 @@ public class CliTests
             info.ArgumentList.Add(a);
         using var process = System.Diagnostics.Process.Start(info)!;
         var stderr = process.StandardError.ReadToEndAsync();
-        Thread.Sleep(TimeSpan.FromSeconds(4));  // past start-up, inside the step loop (512 steps take far longer)
+        await Task.Delay(TimeSpan.FromSeconds(4));  // past start-up, inside the step loop (512 steps take far longer)
         Assert.False(process.HasExited, "the generation ended before it could be interrupted");
         using (var kill = System.Diagnostics.Process.Start("kill", ["-INT", process.Id.ToString()])) kill.WaitForExit();
         Assert.True(process.WaitForExit(TimeSpan.FromSeconds(20)), "still running 20 s after Ctrl+C");
         Assert.Equal(130, process.ExitCode);
-        Assert.Equal("policykit: cancelled.", stderr.Result.Trim());
+        Assert.Equal("policykit: cancelled.", (await stderr).Trim());
     }
 
     [Fact]
