@@ -16,11 +16,7 @@ public sealed class ArithmeticTask(int steps = 16, int shots = 2) : IBenchmarkTa
     public int GenLength => steps * 3;
     public int BlockLength => 16;
 
-    public TaskSample Sample(Random random)
-    {
-        var question = Question(random, steps);
-        return question with { Prompt = _preamble + question.Prompt, QuestionStart = _preamble.Length };
-    }
+    public TaskSample Sample(Random random) => FewShot.After(_preamble, Question(random, steps));
 
     public IBenchmarkTask TrainingVariant(Random random) => new ArithmeticTask(steps, FewShot.TrainingShots(random, shots));
 

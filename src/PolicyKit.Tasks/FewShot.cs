@@ -15,6 +15,10 @@ internal static class FewShot
         return string.Concat(Enumerable.Range(0, shots).Select(_ => sample(random)).Select(s => s.Prompt + s.Answer + "|"));
     }
 
+    /// <summary>The question with the preamble in front; <see cref="TaskSample.Question"/> stays the question alone.</summary>
+    public static TaskSample After(string preamble, TaskSample question) =>
+        question with { Prompt = preamble + question.Prompt, QuestionStart = preamble.Length };
+
     /// <summary>Training draws no preamble half the time and 1..<paramref name="shots"/> examples otherwise.</summary>
     public static int TrainingShots(Random random, int shots) => shots == 0 || random.Next(2) == 0 ? 0 : random.Next(1, shots + 1);
 }

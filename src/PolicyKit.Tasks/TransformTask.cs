@@ -15,11 +15,7 @@ public sealed class TransformTask(int items = 16, int shots = 3) : IBenchmarkTas
     public int GenLength => items * 2;
     public int BlockLength => 16;
 
-    public TaskSample Sample(Random random)
-    {
-        var question = Question(random, items);
-        return question with { Prompt = _preamble + question.Prompt, QuestionStart = _preamble.Length };
-    }
+    public TaskSample Sample(Random random) => FewShot.After(_preamble, Question(random, items));
 
     public IBenchmarkTask TrainingVariant(Random random) => new TransformTask(items, FewShot.TrainingShots(random, shots));
 
