@@ -163,19 +163,31 @@ public sealed class CacheSession : ILayerRunner, IDisposable
         double executed = 0;
         var columns = new List<Tensor>(4);  // [B, n_g] column indices per group
         var normed = new List<Tensor>(4);   // [B, n_g, hidden] those rows' normalised inputs
+        var values = new List<Tensor>(4);   // [B, n_g, kv] their fresh V (a V probe already computed it)
         foreach (var (range, action) in Groups(plan, layout))
         {
             if (action.Kind == ActionKind.Refresh)
             {
                 columns.Add(torch.arange(range.Start, range.End, ScalarType.Int64, hidden.device).unsqueeze(0).expand(b, range.Length));
                 normed.Add(layer.NormAttentionInput(hidden.narrow(1, range.Start, range.Length)));
+                values.Add(layer.ProjectValue(normed[^1]));
+                executed += _flops.KeyOrValueProjection(b * range.Length);
             }
             else if (action.Kind == ActionKind.Adaptive)
             {
-                var (chosen, rangeNormed) = SelectAdaptive(layer, hidden, inputs, cache, action, range, ref executed);
+                var (chosen, rangeNormed, freshValues) = SelectAdaptive(layer, hidden, inputs, cache, action, range, ref executed);
                 if (chosen.shape[1] == 0) continue;
                 columns.Add(chosen + range.Start);
                 normed.Add(Gather(rangeNormed, chosen));  // the probe already normalised these rows
+                if (freshValues is not null)
+                {
+                    values.Add(Gather(freshValues, chosen));
+                }
+                else
+                {
+                    values.Add(layer.ProjectValue(normed[^1]));
+                    executed += _flops.KeyOrValueProjection(b * chosen.shape[1]);
+                }
             }
         }
 
@@ -188,6 +200,7 @@ public sealed class CacheSession : ILayerRunner, IDisposable
         }
         var cols = columns.Count == 1 ? columns[0] : torch.cat(columns, 1);
         var x = normed.Count == 1 ? normed[0] : torch.cat(normed, 1);
+        var v = values.Count == 1 ? values[0] : torch.cat(values, 1);
 
         // Flat row index into the [B*T, features] caches, and the chosen rows' rotary phases.
         var flat = (torch.arange(b, ScalarType.Int64, hidden.device).unsqueeze(1) * t + cols).view(-1);
@@ -199,7 +212,6 @@ public sealed class CacheSession : ILayerRunner, IDisposable
         var qk = layer.ApplyRotary(torch.cat([q, layer.ProjectKey(x)], -1), cos, sin);
         var k = qk.narrow(-1, q.shape[2], _config.KvDim);
         q = qk.narrow(-1, 0, q.shape[2]);
-        var v = layer.ProjectValue(x);
         cache.Input.index_copy_(0, flat, x.reshape(b * n, -1));
         cache.Key.index_copy_(0, flat, k.reshape(b * n, -1));
         cache.Value.index_copy_(0, flat, v.reshape(b * n, -1));
@@ -213,7 +225,7 @@ public sealed class CacheSession : ILayerRunner, IDisposable
         var ffn = layer.Mlp(layer.NormFfnInput(mid));
         cache.Ffn.index_copy_(0, flat, ffn.reshape(b * n, -1));
 
-        executed += _flops.QueryProjection(b * n) + 2 * _flops.KeyOrValueProjection(b * n) + b * _flops.Attention(n, t)
+        executed += _flops.QueryProjection(b * n) + _flops.KeyOrValueProjection(b * n) + b * _flops.Attention(n, t)
                     + _flops.OutputProjection(b * n) + _flops.Mlp(b * n);
         Statistics.LayerFlops += new FlopCount(executed, _flops.FullLayer(b, t));
         return hidden + cache.Attention.view(b, t, -1) + cache.Ffn.view(b, t, -1);
@@ -240,9 +252,10 @@ public sealed class CacheSession : ILayerRunner, IDisposable
     /// V-verify and its K / input variants: a fresh probe for every row of the range, cosine similarity with
     /// the cached probe per row, and the least similar columns chosen per sequence. As in dLLM-Cache, a V (or K)
     /// probe replaces the range's whole V (or K) cache with the fresh values. Returns the chosen columns relative
-    /// to the range start <c>[B, n]</c> and the range's normalised inputs <c>[B, length, hidden]</c>.
+    /// to the range start <c>[B, n]</c>, the range's normalised inputs <c>[B, length, hidden]</c> and, for a V
+    /// probe, its fresh V <c>[B, length, kv]</c> (the chosen rows need no second V projection).
     /// </summary>
-    private (Tensor Chosen, Tensor Normed) SelectAdaptive(TransformerLayer layer, Tensor hidden, LayerInputs inputs, LayerCache cache,
+    private (Tensor Chosen, Tensor Normed, Tensor? FreshValues) SelectAdaptive(TransformerLayer layer, Tensor hidden, LayerInputs inputs, LayerCache cache,
         SegmentAction action, ColumnRange range, ref double executed)
     {
         long b = _rows, t = _columns;
@@ -272,9 +285,10 @@ public sealed class CacheSession : ILayerRunner, IDisposable
         int count = action.Selector == Selector.Ratio
             ? (int)Math.Floor(action.Value * range.Length)
             : (int)similarity.lt(action.Value).sum(1).max().item<long>();
-        if (count == 0) return (torch.empty(b, 0, ScalarType.Int64, hidden.device), x);
+        var freshValues = action.Probe == Probe.Value ? fresh : null;
+        if (count == 0) return (torch.empty(b, 0, ScalarType.Int64, hidden.device), x, freshValues);
         var (_, lowest) = similarity.topk(count, dim: 1, largest: false, sorted: false);
-        return (lowest, x);
+        return (lowest, x, freshValues);
     }
 
     private Tensor CachedRows(Probe probe, LayerCache cache, ColumnRange range)
