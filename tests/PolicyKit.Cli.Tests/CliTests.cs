@@ -172,6 +172,18 @@ public class CliTests
         finally { if (Directory.Exists(dir)) Directory.Delete(dir, true); }
     }
 
+    [Fact]
+    public void Train_on_an_absent_gpu_fails_before_writing_anything()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "pk-train-gpu-" + Guid.NewGuid().ToString("N")[..8]);
+        // cuda:99 is absent both here (no CUDA) and on any real machine (fewer GPUs).
+        var run = CliProcess.Run("train", "--out", dir, "--steps", "1", "--layers", "1", "--hidden", "32", "--heads", "4", "--device", "cuda:99");
+        Assert.NotEqual(0, run.ExitCode);
+        Assert.Contains("CUDA", run.Stderr);  // the runtime's message, not a parse error for an unknown option
+        Assert.DoesNotContain("   at ", run.Stderr);
+        Assert.False(Directory.Exists(dir), "a failed start left a half-written model directory");
+    }
+
     private static string TempDirectory(string prefix)
     {
         var dir = Path.Combine(Path.GetTempPath(), prefix + Guid.NewGuid().ToString("N")[..8]);

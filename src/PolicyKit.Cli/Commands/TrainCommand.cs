@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using PolicyKit.Diffusion.Checkpoints;
 using PolicyKit.Diffusion.Model;
+using PolicyKit.Diffusion.Runtime;
 using PolicyKit.Diffusion.Training;
 using PolicyKit.Tasks;
 
@@ -29,10 +30,11 @@ internal static class TrainCommand
         var saveEvery = new Option<int>("--save-every") { Description = "Write a resumable checkpoint every N steps.", DefaultValueFactory = _ => 100 };
         var resume = new Option<bool>("--resume") { Description = "Continue the run whose checkpoint is in --out." };
         var tasks = new Option<string>("--tasks") { Description = "Comma-separated tasks to train on.", DefaultValueFactory = _ => string.Join(',', TaskSuite.All.Select(t => t.Name)) };
+        var device = CommonOptions.Device();
 
         var command = new Command("train", "Train a masked-diffusion model on the task suite (LLaDA layout, resumable).")
         {
-            output, steps, layers, hidden, mlp, heads, lr, seed, saveEvery, resume, tasks,
+            output, steps, layers, hidden, mlp, heads, lr, seed, saveEvery, resume, tasks, device,
         };
         command.SetAction((parse, _) => CliErrors.Guard(ct =>
         {
@@ -46,6 +48,9 @@ internal static class TrainCommand
                 Seed = parse.GetValue(seed),
             };
             if (options.TotalSteps < 1) throw new ArgumentException("--steps: must be at least 1.");
+            // Resolved before anything is written, so a missing GPU leaves --out untouched.
+            var deviceName = parse.GetValue(device)!;
+            TorchRuntime.ResolveDevice(deviceName);
 
             if (!parse.GetValue(resume))
             {
@@ -60,7 +65,7 @@ internal static class TrainCommand
             else if (!File.Exists(Path.Combine(dir, DiffusionTrainer.StateFileName)))
                 throw new ArgumentException($"--resume: no {DiffusionTrainer.StateFileName} in {dir}.");
 
-            using var model = ModelLocator.Load(new DirectoryInfo(dir), "cpu");
+            using var model = ModelLocator.Load(new DirectoryInfo(dir), deviceName);
             using var trainer = new DiffusionTrainer(model, options);
             if (parse.GetValue(resume)) trainer.Resume(dir);
 
