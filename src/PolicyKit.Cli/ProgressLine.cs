@@ -22,7 +22,8 @@ internal sealed class ProgressLine(int total)
         int filled = (int)((long)width * done / Math.Max(1, total));
         double perStep = _clock.Elapsed.TotalSeconds / Math.Max(1, done - _first);
         var eta = TimeSpan.FromSeconds(perStep * (total - done));
-        var line = $"[{new string('#', filled)}{new string('.', width - filled)}] {done}/{total}  {detail}  ETA {eta:hh\\:mm\\:ss}";
+        var etaText = done == 0 ? "--:--:--" : eta.ToString("hh\\:mm\\:ss");  // nothing done yet (a warm-up): no rate to go by
+        var line = $"[{new string('#', filled)}{new string('.', width - filled)}] {done}/{total}  {detail}  ETA {etaText}";
         if (_terminal) Console.Error.Write("\r" + line);
         else Console.Error.WriteLine(line);
     }

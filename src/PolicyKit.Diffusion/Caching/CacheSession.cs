@@ -196,7 +196,7 @@ public sealed class CacheSession : ILayerRunner, IDisposable
         if (n == 0)
         {
             Statistics.LayerFlops += new FlopCount(executed, _flops.FullLayer(b, t));
-            return hidden + cache.Attention.view(b, t, -1) + cache.Ffn.view(b, t, -1);
+            return ResidualFromCache(hidden, cache);
         }
         var cols = columns.Count == 1 ? columns[0] : torch.cat(columns, 1);
         var x = normed.Count == 1 ? normed[0] : torch.cat(normed, 1);
@@ -228,7 +228,14 @@ public sealed class CacheSession : ILayerRunner, IDisposable
         executed += _flops.QueryProjection(b * n) + _flops.KeyOrValueProjection(b * n) + b * _flops.Attention(n, t)
                     + _flops.OutputProjection(b * n) + _flops.Mlp(b * n);
         Statistics.LayerFlops += new FlopCount(executed, _flops.FullLayer(b, t));
-        return hidden + cache.Attention.view(b, t, -1) + cache.Ffn.view(b, t, -1);
+        return ResidualFromCache(hidden, cache);
+    }
+
+    /// <summary><c>h + Attn + FFN</c> for every row, with one [B, T, hidden] allocation instead of two (same sums, same order).</summary>
+    private Tensor ResidualFromCache(Tensor hidden, LayerCache cache)
+    {
+        var output = hidden + cache.Attention.view(_rows, _columns, -1);
+        return output.add_(cache.Ffn.view(_rows, _columns, -1));
     }
 
     /// <summary>The plan's segments in sequence order, adjacent ones with equal actions merged, empty ones left out.</summary>
