@@ -12,7 +12,6 @@ public class NativeHeapTests
     [Fact]
     public void Glibc_accepts_the_settings()  // Linux with glibc, as CI and the README's machines
     {
-        TorchRuntime.EnsureLoaded();
         Assert.True(NativeHeap.RetainFreedMemory(), "mallopt was not found or refused a setting");
     }
 }

@@ -11,6 +11,8 @@ namespace PolicyKit.Diffusion.Runtime;
 /// pages, and every first touch is a page fault: measured on the shipped model, a dllm-cache retrieval batch of 64
 /// ran 11-15 s with 440,000-910,000 minor faults, and 6.8-7.6 s with about 500 once the heap was warm. Keeping freed
 /// memory in the process removes that cost; the price is that the process does not shrink after its peak.
+/// It holds for the main thread's heap only: glibc's per-thread arenas unmap a heap once it empties, whatever the
+/// settings, which is why the CLI generates on its main thread.
 /// This is process-wide, so it is the application's choice (the CLI makes it), not something the library does.
 /// </remarks>
 public static partial class NativeHeap
