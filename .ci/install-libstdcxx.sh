@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # TorchSharp 0.107 (LibTorch 2.10) needs libstdc++ with GLIBCXX_3.4.32 (GCC 13+). Debian 12 ships 3.4.30.
 # Install libstdc++6 from Debian 13 (trixie) with a private sources list, so that every later apt install
-# on this machine still resolves against the machine's own release. Does nothing when the symbol is there.
+# on this machine still resolves against the machine's own release. Does nothing when the symbol is there
+# (and says so, unless --quiet).
 set -euo pipefail
+quiet=false
+[ "${1:-}" = "--quiet" ] && quiet=true
 
 have_glibcxx() {
   local lib
@@ -13,7 +16,7 @@ have_glibcxx() {
 }
 
 if have_glibcxx; then
-  echo "libstdc++: GLIBCXX_3.4.32 present"
+  $quiet || echo "libstdc++: GLIBCXX_3.4.32 present"
   exit 0
 fi
 

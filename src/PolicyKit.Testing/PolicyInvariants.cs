@@ -62,9 +62,9 @@ public static class PolicyInvariants
                     continue;
                 if (!Enum.IsDefined(action.Probe) || !Enum.IsDefined(action.Metric) || !Enum.IsDefined(action.Selector))
                     return $"{segment} has an undefined probe, metric or selector: '{action}'";
-                if (action.Selector == Selector.Ratio && !(action.Value > 0f && action.Value <= 1f))
+                if (action.Selector == Selector.Ratio && !(action.Value > 0 && action.Value <= 1))
                     return $"{segment} has adaptive ratio {action.Value}, outside (0, 1]";
-                if (action.Selector == Selector.Threshold && !(action.Value >= -1f && action.Value <= 1f))
+                if (action.Selector == Selector.Threshold && !(action.Value >= -1 && action.Value <= 1))
                     return $"{segment} has adaptive threshold {action.Value}, outside [-1, 1]";
             }
             return null;

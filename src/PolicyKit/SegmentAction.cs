@@ -42,7 +42,7 @@ public enum Selector : byte
 /// </summary>
 public readonly record struct SegmentAction
 {
-    private SegmentAction(ActionKind kind, Selector selector, float value, Probe probe, SimilarityMetric metric)
+    private SegmentAction(ActionKind kind, Selector selector, double value, Probe probe, SimilarityMetric metric)
     {
         Kind = kind;
         Selector = selector;
@@ -56,8 +56,11 @@ public readonly record struct SegmentAction
     /// <summary>Only meaningful when <see cref="Kind"/> is <see cref="ActionKind.Adaptive"/>.</summary>
     public Selector Selector { get; }
 
-    /// <summary>The ratio in (0, 1] or the similarity threshold in [-1, 1], depending on <see cref="Selector"/>.</summary>
-    public float Value { get; }
+    /// <summary>
+    /// The ratio in (0, 1] or the similarity threshold in [-1, 1], depending on <see cref="Selector"/>. Double, as the
+    /// attributes declare it and dLLM-Cache computes it: <c>floor(0.35 * 180)</c> is 62 in double, 63 in float32 arithmetic.
+    /// </summary>
+    public double Value { get; }
 
     public Probe Probe { get; }
 
@@ -65,20 +68,20 @@ public readonly record struct SegmentAction
 
     public static SegmentAction Refresh => default;
 
-    public static SegmentAction Reuse { get; } = new(ActionKind.Reuse, Selector.Ratio, 0f, Probe.Value, SimilarityMetric.Cosine);
+    public static SegmentAction Reuse { get; } = new(ActionKind.Reuse, Selector.Ratio, 0d, Probe.Value, SimilarityMetric.Cosine);
 
     /// <summary>Recompute the <c>floor(ratio * n)</c> least similar rows. <paramref name="ratio"/> must be in (0, 1].</summary>
-    public static SegmentAction AdaptiveRatio(float ratio, Probe probe = Probe.Value, SimilarityMetric metric = SimilarityMetric.Cosine)
+    public static SegmentAction AdaptiveRatio(double ratio, Probe probe = Probe.Value, SimilarityMetric metric = SimilarityMetric.Cosine)
     {
-        if (!(ratio > 0f && ratio <= 1f))
+        if (!(ratio > 0 && ratio <= 1))
             throw new ArgumentOutOfRangeException(nameof(ratio), ratio, "An adaptive ratio must be in (0, 1].");
         return new(ActionKind.Adaptive, Selector.Ratio, ratio, probe, metric);
     }
 
     /// <summary>Recompute every row whose similarity is below <paramref name="threshold"/>, which must be in [-1, 1].</summary>
-    public static SegmentAction AdaptiveThreshold(float threshold, Probe probe = Probe.Value, SimilarityMetric metric = SimilarityMetric.Cosine)
+    public static SegmentAction AdaptiveThreshold(double threshold, Probe probe = Probe.Value, SimilarityMetric metric = SimilarityMetric.Cosine)
     {
-        if (!(threshold >= -1f && threshold <= 1f))
+        if (!(threshold >= -1 && threshold <= 1))
             throw new ArgumentOutOfRangeException(nameof(threshold), threshold, "An adaptive similarity threshold must be in [-1, 1].");
         return new(ActionKind.Adaptive, Selector.Threshold, threshold, probe, metric);
     }

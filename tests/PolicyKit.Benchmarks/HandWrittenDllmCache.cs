@@ -5,7 +5,7 @@ namespace PolicyKit.Benchmarks;
 /// <summary>dllm-cache written by hand against ICachePolicy, constants inlined: the fastest a person would write it.</summary>
 public sealed class HandWrittenDllmCache : ICachePolicy
 {
-    private static readonly SegmentAction s_verify = SegmentAction.AdaptiveRatio(0.25f, Probe.Value);
+    private static readonly SegmentAction s_verify = SegmentAction.AdaptiveRatio(0.25, Probe.Value);
 
     public string Name => "dllm-cache (hand-written)";
 

@@ -29,7 +29,7 @@ public sealed class ReflectionInterpretedPolicy : ICachePolicy
         foreach (var a in policyType.GetCustomAttributes<ResponseRefreshAttribute>())
             _response.Add((ParseRange(a.Layers), a.Every));
         foreach (var a in policyType.GetCustomAttributes<AdaptiveResponseAttribute>())
-            _adaptive.Add((ParseRange(a.Layers), a.Threshold != 0 ? SegmentAction.AdaptiveThreshold((float)a.Threshold, a.Probe) : SegmentAction.AdaptiveRatio((float)a.Ratio, a.Probe)));
+            _adaptive.Add((ParseRange(a.Layers), a.Threshold != 0 ? SegmentAction.AdaptiveThreshold(a.Threshold, a.Probe) : SegmentAction.AdaptiveRatio(a.Ratio, a.Probe)));
         foreach (var a in policyType.GetCustomAttributes<RefreshActiveBlockAttribute>())
             _activeBlock.Add((ParseRange(a.Layers), a.IncludeSuffix));
     }

@@ -56,7 +56,7 @@ public class BuiltInPolicyProperties
         var plan = Plan("dllm-cache", context);
         if (context.Step == 0 || context.Layer == 0)
             return plan.IsRefreshAll; // step 0 and [AlwaysRefreshLayers(0)]
-        var verify = SegmentAction.AdaptiveRatio(0.25f, Probe.Value);
+        var verify = SegmentAction.AdaptiveRatio(0.25, Probe.Value);
         return plan == new LayerPlan(
             Interval(context.StepsSincePromptRefresh, 100, s_reuse),
             Interval(context.StepsSinceResponsePrefixRefresh, 7, verify),
@@ -79,7 +79,7 @@ public class BuiltInPolicyProperties
         var plan = Plan("depth-hybrid", context);
         if (context.Step == 0)
             return plan.IsRefreshAll;
-        var verify = SegmentAction.AdaptiveRatio(0.1f, Probe.Value);
+        var verify = SegmentAction.AdaptiveRatio(0.1, Probe.Value);
         SegmentAction Response(int counter) => context.Layer < 8
             ? Interval(counter, 4, s_reuse)          // "0..8": interval 4, reuse between
             : Interval(counter, StepContext.NeverRefreshed, verify); // "8..": adaptive every step
@@ -124,7 +124,7 @@ public class BuiltInPolicyProperties
             if (context.Step == 0)
                 return plan.IsRefreshAll;
             int tail = context.LayerCount - 4;
-            var between = context.Layer >= 2 && context.Layer < tail ? SegmentAction.AdaptiveThreshold(0.5f, Probe.Input) : s_reuse;
+            var between = context.Layer >= 2 && context.Layer < tail ? SegmentAction.AdaptiveThreshold(0.5, Probe.Input) : s_reuse;
             int responseEvery = context.Layer >= tail ? 3 : StepContext.NeverRefreshed;
             return plan == new LayerPlan(
                 Interval(context.StepsSincePromptRefresh, context.Layer < tail ? 2 : StepContext.NeverRefreshed, s_reuse),

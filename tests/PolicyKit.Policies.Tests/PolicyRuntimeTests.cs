@@ -40,10 +40,10 @@ public class PolicyRuntimeTests
 
         Assert.Equal(SegmentAction.Reuse, plan.Prompt);
         Assert.Equal(SegmentAction.Refresh, plan.ResponsePrefix);
-        Assert.Equal(SegmentAction.AdaptiveRatio(0.5f), plan.ActiveBlock);
+        Assert.Equal(SegmentAction.AdaptiveRatio(0.5), plan.ActiveBlock);
         Assert.Contains(policy.Parameters, p => p is { Name: "ResponseRefresh.Every", Value: "3", CanOverride: true });
         Assert.Contains(DllmCache.DefaultParameters, p => p is { Name: "ResponseRefresh.Every", Value: "7" });
-        Assert.Equal(SegmentAction.AdaptiveRatio(0.25f), new DllmCache().Plan(in context).ActiveBlock);
+        Assert.Equal(SegmentAction.AdaptiveRatio(0.25), new DllmCache().Plan(in context).ActiveBlock);
     }
 
     [Theory]
@@ -65,7 +65,7 @@ public class PolicyRuntimeTests
         var policy = TailPolicy.Create(new Dictionary<string, string> { ["AdaptiveResponse[2..^4].Threshold"] = "-0.25" });
         var context = new StepContext { Step = 5, Layer = 3, LayerCount = 12, StepInBlock = 2, StepsSincePromptRefresh = 1,
             StepsSinceResponsePrefixRefresh = 1, StepsSinceActiveBlockRefresh = 1, StepsSinceResponseSuffixRefresh = 1 };
-        Assert.Equal(SegmentAction.AdaptiveThreshold(-0.25f, Probe.Input), policy.Plan(in context).ResponsePrefix);
+        Assert.Equal(SegmentAction.AdaptiveThreshold(-0.25, Probe.Input), policy.Plan(in context).ResponsePrefix);
         Assert.Throws<ArgumentException>(() => TailPolicy.Create(new Dictionary<string, string> { ["AdaptiveResponse[2..^4].Threshold"] = "2" }));
     }
 

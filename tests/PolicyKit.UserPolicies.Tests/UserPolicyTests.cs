@@ -26,7 +26,7 @@ public class UserPolicyTests
         Assert.True(policy.UsesCache);
         Assert.Equal(LayerPlan.Split(SegmentAction.Reuse, SegmentAction.Reuse), policy.Plan(Context(layer: 3, responseLength: 256, since: 5)));
         Assert.Equal(LayerPlan.Split(SegmentAction.Reuse, SegmentAction.Refresh), policy.Plan(Context(layer: 3, responseLength: 256, since: 6)));
-        Assert.Equal(LayerPlan.Split(SegmentAction.Reuse, SegmentAction.AdaptiveThreshold(0.95f, Probe.Key)),
+        Assert.Equal(LayerPlan.Split(SegmentAction.Reuse, SegmentAction.AdaptiveThreshold(0.95, Probe.Key)),
             policy.Plan(Context(layer: 8, responseLength: 256, since: 6))); // "^4.." of 12 layers starts at 8
         Assert.True(policy.Plan(Context(layer: 3, responseLength: 256, since: 1) with { StepInBlock = 0 }).IsRefreshAll);
     }

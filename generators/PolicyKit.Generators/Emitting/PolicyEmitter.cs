@@ -358,7 +358,7 @@ internal static class PolicyEmitter
                     prefix + "." + selector, valueMember, "double", CSharp.Double(rule.Value),
                     (rule.UsesThreshold ? "cosine similarity below which a response token is recomputed" : "fraction of response tokens recomputed between refreshes") + LayersPhrase(rule.Layers),
                     selector, new Field(SegmentAction, field),
-                    $"{field} = {SegmentAction}.{factory}((float){valueArgument}, {probeArgument});"));
+                    $"{field} = {SegmentAction}.{factory}({valueArgument}, {probeArgument});"));
                 tunables.Add(new Tunable(
                     prefix + ".Probe", probeMember, "global::PolicyKit.Probe", CSharp.Probe(rule.Probe),
                     "feature compared with its cached value to pick the tokens to recompute" + LayersPhrase(rule.Layers),

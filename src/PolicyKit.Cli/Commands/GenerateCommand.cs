@@ -20,13 +20,18 @@ internal static class GenerateCommand
         var threshold = new Option<double?>("--threshold") { Description = "Fast-dLLM parallel decoding: commit every masked token above this confidence (0, 1]." };
         var cfg = new Option<double>("--cfg") { Description = "Classifier-free guidance scale; 0 = off.", DefaultValueFactory = _ => 0.0 };
         var remasking = new Option<ConfidenceKind?>("--remasking") { Description = "Commit order: Probability (low-confidence), Random, Margin, NegativeEntropy. Default: the model family's." };
+        var confidencePrecision = new Option<ConfidencePrecision>("--confidence-precision")
+        {
+            Description = "Precision of commit confidences: Model (the logits' dtype, as LLaDA's generate.py) or Float64.",
+            DefaultValueFactory = _ => ConfidencePrecision.Model,
+        };
         var seed = new Option<long>("--seed") { Description = "Random seed (sampling noise).", DefaultValueFactory = _ => 0 };
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of text." };
         var policy = new Option<string>("--policy") { Description = "Cache policy (see `policykit policies`).", DefaultValueFactory = _ => Policies.Default };
 
         var command = new Command("generate", "Generate an answer to a prompt and report steps, time and FLOPs.")
         {
-            model, prompt, policy, genLength, steps, blockLength, temperature, threshold, cfg, remasking, seed, device, json,
+            model, prompt, policy, genLength, steps, blockLength, temperature, threshold, cfg, remasking, confidencePrecision, seed, device, json,
         };
         command.SetAction((parse, _) => CliErrors.Guard(ct =>
         {
@@ -38,6 +43,7 @@ internal static class GenerateCommand
                 Temperature = parse.GetValue(temperature),
                 CfgScale = parse.GetValue(cfg),
                 Seed = parse.GetValue(seed),
+                ConfidencePrecision = parse.GetValue(confidencePrecision),
             };
             if (parse.GetValue(threshold) is double p) options = options with { Schedule = TransferSchedule.Threshold, Threshold = p };
             if (parse.GetValue(remasking) is ConfidenceKind kind) options = options with { Confidence = kind };

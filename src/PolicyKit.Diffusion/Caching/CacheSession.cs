@@ -290,12 +290,13 @@ public sealed class CacheSession : ILayerRunner, IDisposable
         if (action.Probe != Probe.Input) cached.copy_(fresh);                         // refresh the whole probe cache
 
         int count = action.Selector == Selector.Ratio
-            ? (int)Math.Floor(action.Value * range.Length)
+            ? (int)Math.Floor(action.Value * range.Length)   // in double, as dLLM-Cache: floor(0.35 * 180) = 62 (63 in float32)
             : (int)similarity.lt(action.Value).sum(1).max().item<long>();
         var freshValues = action.Probe == Probe.Value ? fresh : null;
         if (count == 0) return (torch.empty(b, 0, ScalarType.Int64, hidden.device), x, freshValues);
-        var (_, lowest) = similarity.topk(count, dim: 1, largest: false, sorted: false);
-        return (lowest, x, freshValues);
+        // A stable ascending sort instead of topk: among equal similarities the lower position is chosen, on any backend.
+        var (_, order) = similarity.sort(dim: 1, descending: false, stable: true);
+        return (order.narrow(1, 0, count), x, freshValues);
     }
 
     private Tensor CachedRows(Probe probe, LayerCache cache, ColumnRange range)

@@ -158,13 +158,12 @@ public sealed class DiffusionSampler
         for (int r = 0; r < rows; r++)
         {
             var rowLogits = logits[r];  // [L, V]
-            // Sampling noise and confidences are both computed in float64: convert once, and only if either needs it.
-            var l64 = o.Temperature > 0 || o.Confidence != ConfidenceKind.Random ? rowLogits.to_type(ScalarType.Float64) : null;
             Tensor chosen;
             if (o.Temperature > 0)
             {
                 // Gumbel-max in float64, as LLaDA does it: argmax exp(logits) / (-log u)^T.
-                var u = rand(l64!.shape, ScalarType.Float64, generator: generators[r]).to(l64.device);
+                var l64 = rowLogits.to_type(ScalarType.Float64);
+                var u = rand(l64.shape, ScalarType.Float64, generator: generators[r]).to(l64.device);
                 chosen = (l64.exp() / (-u.log()).pow(o.Temperature)).argmax(-1);
             }
             else
@@ -179,7 +178,9 @@ public sealed class DiffusionSampler
             }
             else
             {
-                var p = l64!.softmax(-1);
+                // LLaDA's generate.py takes the softmax of the model's own logits (not of the float64 noisy ones), so
+                // exact ties between positions, broken to the left, are the reference's ties.
+                var p = (o.ConfidencePrecision == ConfidencePrecision.Float64 ? rowLogits.to_type(ScalarType.Float64) : rowLogits).softmax(-1);
                 score = o.Confidence switch
                 {
                     ConfidenceKind.Probability => p.gather(-1, chosen.unsqueeze(-1)).squeeze(-1),

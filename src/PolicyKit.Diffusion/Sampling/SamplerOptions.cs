@@ -24,6 +24,15 @@ public enum ConfidenceKind
     NegativeEntropy,
 }
 
+/// <summary>The precision in which commit confidences are computed.</summary>
+public enum ConfidencePrecision
+{
+    /// <summary>The model's logits dtype, as LLaDA's <c>generate.py</c> computes its softmax (the reference's ties).</summary>
+    Model,
+    /// <summary>float64: fewer exact ties between positions, at the cost of differing from the reference on near-ties.</summary>
+    Float64,
+}
+
 /// <summary>Settings of one generation. Validate with <see cref="Validate"/> before any work starts.</summary>
 public sealed record SamplerOptions
 {
@@ -41,6 +50,12 @@ public sealed record SamplerOptions
     public TransferSchedule Schedule { get; init; } = TransferSchedule.Linear;
 
     public ConfidenceKind Confidence { get; init; } = ConfidenceKind.Probability;
+
+    /// <summary>
+    /// Precision of the confidence scores (softmax, margin, entropy). The Gumbel noise of <see cref="Temperature"/> &gt; 0
+    /// is always drawn and applied in float64, as LLaDA does.
+    /// </summary>
+    public ConfidencePrecision ConfidencePrecision { get; init; } = ConfidencePrecision.Model;
 
     /// <summary>Confidence above which <see cref="TransferSchedule.Threshold"/> commits a token, in (0, 1].</summary>
     public double Threshold { get; init; } = 0.9;

@@ -185,4 +185,38 @@ public class SamplerTests
         }));
         Assert.StartsWith(name, e.Message);
     }
+    /// <summary>Two masked positions whose top logits are 1 and 1 + <c>ulps</c> float32 ulps; everything else far below.</summary>
+    private sealed class NearTieDenoiser(int ulps) : IDenoiser
+    {
+        public int MaskTokenId => 2;
+        public int VocabularySize => 3;
+        public Device Device => CPU;
+
+        public static Tensor Logits(int ulps)
+        {
+            float high = 1f;
+            for (int i = 0; i < ulps; i++) high = MathF.BitIncrement(high);
+            return tensor(new[] { 1f, 0f, -100f, high, 0f, -100f }, [1, 2, 3]);
+        }
+
+        public Tensor Predict(Tensor tokens, Tensor? attentionMask, in DenoiseStep step) => Logits(ulps);
+    }
+
+    [Fact]
+    public void Confidence_is_computed_in_the_models_dtype_by_default_and_in_float64_on_request()
+    {
+        // A gap of a few float32 ulps in the logits that float32's softmax rounds away but float64's keeps: the
+        // reference (LLaDA's generate.py, softmax of the model's logits) sees a tie and commits the left position.
+        int ulps = Enumerable.Range(1, 64).First(k =>
+        {
+            using var p = NearTieDenoiser.Logits(k).softmax(-1);
+            return p[0, 0, 0].item<float>() == p[0, 1, 0].item<float>();
+        });
+        var options = new SamplerOptions { GenLength = 2, Steps = 2, BlockLength = 2 };
+        var model = Run(options, [[0]], new NearTieDenoiser(ulps));
+        var float64 = Run(options with { ConfidencePrecision = ConfidencePrecision.Float64 }, [[0]], new NearTieDenoiser(ulps));
+
+        Assert.Equal([1], model[0].Committed[0]);    // tie in float32: the lower position first
+        Assert.Equal([2], float64[0].Committed[0]);  // float64 sees the larger logit
+    }
 }
