@@ -34,6 +34,13 @@ public sealed class RandomModelChatTests(TinyModel model) : IClassFixture<TinyMo
             Assert.Equal(response.Usage!.OutputTokenCount, updates[^1].Contents.OfType<UsageContent>().Single().Details.OutputTokenCount);
             Assert.InRange(response.Usage.OutputTokenCount!.Value, 0, options.MaxOutputTokens ?? 16);
             Assert.Equal((int)response.AdditionalProperties![PolicyKitChatProperties.Steps]! + 1, updates.Count);
+            // Microsoft.Extensions.AI's own aggregation of the updates gives the same response.
+            var aggregated = updates.ToChatResponse();
+            Assert.Equal(response.Text, aggregated.Text);
+            Assert.Single(aggregated.Messages);
+            Assert.Equal(response.FinishReason, aggregated.FinishReason);
+            Assert.Equal(response.Usage.OutputTokenCount, aggregated.Usage!.OutputTokenCount);
+            Assert.Equal(response.Usage.InputTokenCount, aggregated.Usage.InputTokenCount);
         }
 
         // Without a cut the text is the engine's own decoding of the same tokens.
