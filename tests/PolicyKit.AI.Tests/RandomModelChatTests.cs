@@ -68,14 +68,68 @@ public sealed class RandomModelChatTests(TinyModel model) : IClassFixture<TinyMo
     }
 
     [Fact]
+    public async Task Concurrent_streams_give_the_answers_of_sequential_requests()
+    {
+        using var provider = Hosts.Build(model.Directory, genLength: 16, steps: 8, blockLength: 8);
+        var client = provider.GetRequiredService<IChatClient>();
+        var requests = new[] { ("Hello", "none"), ("Hello", "dllm-cache"), ("policy kit", "fast-dllm-dual"), ("policy kit", "depth-hybrid") };
+        var sequential = new List<string>();
+        foreach (var (prompt, policy) in requests)
+            sequential.Add((await client.GetResponseAsync(prompt, Hosts.Options(policy))).Text);
+        var concurrent = await Task.WhenAll(requests.Select(async r => string.Concat((await Hosts.Stream(client, r.Item1, Hosts.Options(r.Item2))).Select(u => u.Text))));
+        Assert.Equal(sequential, concurrent);
+    }
+
+    [Fact]
+    public async Task A_dream_layout_model_streams_its_single_block()
+    {
+        var directory = Path.Combine(Path.GetTempPath(), "policykit-ai-dream-" + Guid.NewGuid().ToString("N"));
+        PolicyKit.Diffusion.Checkpoints.RandomCheckpoint.Write(directory, PolicyKit.Diffusion.Checkpoints.Layout.Dream,
+            new PolicyKit.Diffusion.Checkpoints.ModelSizes { HiddenSize = 32, Layers = 2, Heads = 2 }, seed: 4);
+        try
+        {
+            using var provider = Hosts.Build(directory, genLength: 16, steps: 8, blockLength: 16);
+            var client = provider.GetRequiredService<IChatClient>();
+            var options = new ChatOptions { MaxOutputTokens = 12, AdditionalProperties = new() { [PolicyKitChatProperties.Policy] = "dllm-cache" } };
+            var response = await client.GetResponseAsync("Hello", options);
+            var updates = await Hosts.Stream(client, "Hello", options);
+            Assert.Equal(response.Text, string.Concat(updates.Select(u => u.Text)));
+            Assert.Equal(6, (int)response.AdditionalProperties![PolicyKitChatProperties.Steps]!);   // 8 steps for 16 tokens, scaled to 12
+            // One block of exactly the asked length: every masked position is predicted at every step.
+            Assert.All(updates.SkipLast(1), u => Assert.Matches("^[CP]{12}$", (string)u.AdditionalProperties![PolicyKitChatProperties.State]!));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Stopping_to_read_a_stream_stops_the_generation()
     {
-        using var provider = Hosts.Build(model.Directory, genLength: 64, steps: 64, blockLength: 8);
+        // 256 steps: far more than can run while the loop reads two updates and leaves.
+        using var provider = Hosts.Build(model.Directory, genLength: 256, steps: 256, blockLength: 8);
         var client = provider.GetRequiredService<IChatClient>();
+        // Steps run, counted on this container's PolicyKit meter.
+        var meter = provider.GetRequiredService<PolicyKitMetrics>().Meter;
+        long steps = 0;
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (ReferenceEquals(instrument.Meter, meter) && instrument.Name == PolicyKitTelemetry.Instruments.Steps) l.EnableMeasurementEvents(instrument);
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, _, _) => Interlocked.Add(ref steps, value));
+        listener.Start();
+
         int read = 0;
         await foreach (var update in client.GetStreamingResponseAsync("Hello"))
             if (++read == 2) break;
         Assert.Equal(2, read);
+        // Leaving the loop waited for the generation to stop, well before its 256 steps.
+        long ran = Interlocked.Read(ref steps);
+        Assert.InRange(ran, 2, 255);
+        await Task.Delay(200);
+        Assert.Equal(ran, Interlocked.Read(ref steps));
 
         using var cancelled = new CancellationTokenSource();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(async () =>
