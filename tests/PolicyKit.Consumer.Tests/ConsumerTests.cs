@@ -6,7 +6,8 @@ namespace PolicyKit.Consumer.Tests;
 /// <summary>
 /// The packages as a user gets them: a separate project references them by package only, declares its own policy,
 /// registers it with AddPolicyKit, resolves it by name, checks it with PolicyKit.Testing and generates with it on a
-/// random model; an invalid declaration fails that project's build with the generator's diagnostic.
+/// random model, gets an IChatClient through DI and streams an answer from the shipped model (printing it as it
+/// comes); an invalid declaration fails that project's build with the generator's diagnostic.
 /// </summary>
 public sealed class ConsumerTests(ConsumerFixture fixture, ITestOutputHelper log) : IClassFixture<ConsumerFixture>
 {
@@ -56,8 +57,12 @@ public sealed class ConsumerTests(ConsumerFixture fixture, ITestOutputHelper log
         var dll = Path.Combine(project, "bin", "Release", "net10.0", "ConsumerApp.dll");
         // The shipped reference model too, where the checkout has one (the program then serves both).
         var shipped = Path.Combine(fixture.RepositoryRoot, "models", "policykit-ref");
+        // The transform test prompt the shipped model answers exactly, asked through the user's chat client.
+        var sample = PolicyKit.Tasks.TaskSuite.TestSet(new PolicyKit.Tasks.TransformTask(), 1)[0];
+        var promptFile = Path.Combine(project, "chat-prompt.txt");
+        File.WriteAllText(promptFile, sample.Prompt);
         string[] arguments = File.Exists(Path.Combine(shipped, "config.json"))
-            ? [dll, Path.Combine(project, "model"), shipped]
+            ? [dll, Path.Combine(project, "model"), shipped, promptFile]
             : [dll, Path.Combine(project, "model")];
         if (arguments.Length == 2)
             log.WriteLine($"no shipped model at {shipped}: the random model only");
@@ -65,8 +70,15 @@ public sealed class ConsumerTests(ConsumerFixture fixture, ITestOutputHelper log
         log.WriteLine($"user program: {run.Elapsed.TotalSeconds:F0} s\n{run.Output}");
         Assert.True(run.ExitCode == 0 && run.Output.Contains("CONSUMER-OK", StringComparison.Ordinal), run.ToString());
         Assert.Contains("random: policy=consumer-window", run.Output);
-        if (arguments.Length == 3)
+        Assert.Contains("random chat: updates=17 ", run.Output);   // 16 steps, then the last update
+        if (arguments.Length == 4)
+        {
             Assert.Contains("shipped: policy=consumer-window", run.Output);
+            // Streamed from the shipped model through DI and printed: the task's expected answer.
+            Assert.Contains($"shipped chat: {sample.Answer}\n", run.Output.ReplaceLineEndings("\n"));
+            Assert.Contains("shipped chat: updates=", run.Output);
+            Assert.Contains("output-tokens=32 model=policykit-ref", run.Output);
+        }
 
         // The generator that ran is the packaged one: the only PolicyKit assets restored are this run's packages.
         var assets = File.ReadAllText(Path.Combine(project, "obj", "project.assets.json"));

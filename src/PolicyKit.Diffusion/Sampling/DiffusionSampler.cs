@@ -7,7 +7,11 @@ namespace PolicyKit.Diffusion.Sampling;
 /// <param name="Step">The step that just ran.</param>
 /// <param name="Tokens">Every row's tokens after the step's commits ([row][column]); a copy.</param>
 /// <param name="Committed">Per row, the columns committed at this step.</param>
-public sealed record SamplerStepReport(DenoiseStep Step, long[][] Tokens, int[][] Committed);
+/// <param name="Predicted">
+/// Per row, the token the step predicted at each column of the active block (index 0 is column
+/// <see cref="DenoiseStep.LogitsStart"/>), committed or not: the tentative state of what is still masked.
+/// </param>
+public sealed record SamplerStepReport(DenoiseStep Step, long[][] Tokens, int[][] Committed, long[][]? Predicted = null);
 
 /// <summary>The outcome of a sampler run.</summary>
 /// <param name="ResponseIds">Per row, the generated tokens (gen length of them, none left masked).</param>
@@ -98,7 +102,7 @@ public sealed class DiffusionSampler
                         committed[r] = Commit(tokens[r], info.LogitsStart, prediction[r], confidence[r], want, mask);
                     }
 
-                    onStep?.Invoke(new SamplerStepReport(info, tokens.Select(t => (long[])t.Clone()).ToArray(), committed));
+                    onStep?.Invoke(new SamplerStepReport(info, tokens.Select(t => (long[])t.Clone()).ToArray(), committed, prediction));
                     step++;
                 }
             }

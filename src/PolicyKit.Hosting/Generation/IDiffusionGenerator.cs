@@ -1,4 +1,5 @@
 using PolicyKit.Diffusion.Generation;
+using PolicyKit.Diffusion.Model;
 using PolicyKit.Diffusion.Sampling;
 
 namespace PolicyKit.Hosting;
@@ -9,6 +10,12 @@ public interface IDiffusionGenerator
     /// <summary>The sampler settings of <c>PolicyKit:Sampler</c>, adapted to the model's layout.</summary>
     SamplerOptions DefaultOptions { get; }
 
+    /// <summary>The policy a request without one runs under (<c>PolicyKit:DefaultPolicy</c>).</summary>
+    string DefaultPolicy { get; }
+
+    /// <summary>The shared read-only model (its config, tokenizer and mask token); never dispose it.</summary>
+    DiffusionModel Model { get; }
+
     /// <summary>Generates with the configured sampler settings under <paramref name="policy"/> (default: <c>PolicyKit:DefaultPolicy</c>).</summary>
     /// <exception cref="ArgumentException">Empty prompt, unknown policy, or a prompt too long for the model.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled (checked between steps).</exception>
@@ -16,4 +23,13 @@ public interface IDiffusionGenerator
 
     /// <summary>Generates with explicit sampler options (validated first).</summary>
     Task<GenerationResult> GenerateAsync(string prompt, SamplerOptions options, string? policy = null, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Generates with explicit sampler options and reports every denoising step to <paramref name="onStep"/> as soon as it
+    /// has run, on the generation's thread (the next step waits for it, so keep it short). A report holds one row: the
+    /// prompt (left part) and response tokens after the step, the columns committed at the step, and the step's
+    /// predictions for the active block. The same computation as without <paramref name="onStep"/>: the answer is identical.
+    /// </summary>
+    Task<GenerationResult> GenerateAsync(string prompt, SamplerOptions options, string? policy, Action<SamplerStepReport>? onStep,
+        CancellationToken cancellationToken = default);
 }

@@ -23,6 +23,13 @@ public sealed class PolicyKitBuilder
     public IServiceCollection Services { get; }
 
     /// <summary>
+    /// The names of the policies added so far (built-in ones first, then each added registry's), as the keyed
+    /// <see cref="ICachePolicy"/> services know them. A policy a host registers by hand is not listed.
+    /// </summary>
+    public IReadOnlyList<string> PolicyNames =>
+        [.. _registrations.Registries.SelectMany(registry => registry.Policies).Select(descriptor => descriptor.Name).Distinct(StringComparer.Ordinal)];
+
+    /// <summary>
     /// Adds every policy of <paramref name="registry"/> as a keyed singleton <see cref="ICachePolicy"/> under its name,
     /// built with the overrides of <c>PolicyKit:Policies:&lt;name&gt;</c>. TryAdd semantics: a name already registered
     /// keeps its registration, so a host replaces a policy by registering its own before (or instead of) this call.

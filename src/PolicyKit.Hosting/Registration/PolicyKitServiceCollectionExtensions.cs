@@ -16,7 +16,8 @@ public static class PolicyKitServiceCollectionExtensions
     /// <summary>
     /// Adds PolicyKit: <see cref="PolicyKitOptions"/> (validated at start), the built-in policies as keyed
     /// <see cref="ICachePolicy"/> singletons (with overrides from the options), the <see cref="PolicyCatalog"/>, the
-    /// model (a singleton loaded on first use and disposed with the container) and <see cref="IDiffusionGenerator"/>.
+    /// model (a singleton loaded on first use and disposed with the container), <see cref="IDiffusionGenerator"/> and its
+    /// <see cref="PolicyKitMetrics"/> (the <c>PolicyKit</c> meter; see <see cref="PolicyKitTelemetry"/>).
     /// </summary>
     public static PolicyKitBuilder AddPolicyKit(this IServiceCollection services, Action<PolicyKitOptions>? configure = null)
     {
@@ -61,6 +62,8 @@ public static class PolicyKitServiceCollectionExtensions
                 return DiffusionModel.Load(options.ModelDirectory!, options.Device, PolicyKitOptions.ParseDType(options.DType)!.Value);
             });
             services.TryAddSingleton(provider => new TextGenerator(provider.GetRequiredService<DiffusionModel>()));
+            // One meter per container, through the host's IMeterFactory when it has one (see PolicyKitTelemetry).
+            services.TryAddSingleton(provider => new PolicyKitMetrics(provider.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
             services.TryAddSingleton<IDiffusionGenerator, DiffusionGenerator>();
             // The default policy without a key, for code that only needs "the" policy.
             services.TryAddSingleton(provider => provider.GetRequiredKeyedService<ICachePolicy>(
