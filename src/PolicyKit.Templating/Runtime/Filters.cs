@@ -11,7 +11,13 @@ internal static class Filters
     private static readonly Dictionary<string, Filter> All = new(StringComparer.Ordinal)
     {
         ["abs"] = (v, a) => { a.Check("abs"); return v is double d ? (object)Math.Abs(d) : v is bool or long ? Math.Abs(Py.ToLong(v)) : throw new TemplateError($"bad operand type for abs(): '{Py.TypeName(v)}'"); },
-        ["attr"] = (v, a) => { a.Check("attr", "name"); return Evaluator.GetAttribute(v, Py.Str(a.Get(0, "name", ""))); },
+        ["attr"] = (v, a) =>
+        {
+            // Python's getattr only: a dict's keys are items, not attributes.
+            a.Check("attr", "name");
+            string name = Py.Str(a.Get(0, "name", ""));
+            return v is Dictionary<string, object?> d ? Methods.Bind(d, name) ?? (object?)Undefined.Attribute(v, name) : Evaluator.GetAttribute(v, name);
+        },
         ["capitalize"] = (v, a) => { a.Check("capitalize"); return Methods.Capitalize(Py.Str(v)); },
         ["count"] = Length,
         ["length"] = Length,
@@ -239,11 +245,36 @@ internal static class Filters
         double factor = Math.Pow(10, precision);
         return method switch
         {
-            "common" => Math.Round(value, precision, MidpointRounding.ToEven), // Python's round() ties to even
+            "common" => PythonRound(value, precision),
             "ceil" => Math.Ceiling(value * factor) / factor,
             "floor" => Math.Floor(value * factor) / factor,
             _ => throw new TemplateError("round: method must be 'common', 'ceil' or 'floor'"),
         };
+    }
+
+    /// <summary>
+    /// Python's <c>round(x, n)</c>: rounds the exact binary value half to even (so 2.675 gives 2.67, since the
+    /// double is 2.67499...), then reads the decimal result back correctly rounded. Math.Round would give 2.68.
+    /// </summary>
+    internal static double PythonRound(double value, int digits)
+    {
+        if (double.IsNaN(value) || double.IsInfinity(value) || value == 0) return value;
+        long bits = BitConverter.DoubleToInt64Bits(value);
+        int exponent = (int)((bits >> 52) & 0x7FF);
+        long mantissa = bits & 0xFFFFFFFFFFFFFL;
+        if (exponent == 0) exponent++; else mantissa |= 1L << 52;
+        exponent -= 1075; // |value| = mantissa * 2^exponent
+        // |value| * 10^digits = numerator / denominator, exactly.
+        var numerator = new System.Numerics.BigInteger(mantissa);
+        var denominator = System.Numerics.BigInteger.One;
+        if (exponent >= 0) numerator <<= exponent; else denominator <<= -exponent;
+        if (digits >= 0) numerator *= System.Numerics.BigInteger.Pow(10, digits);
+        else denominator *= System.Numerics.BigInteger.Pow(10, -digits);
+        var quotient = System.Numerics.BigInteger.DivRem(numerator, denominator, out var remainder);
+        int half = (remainder * 2).CompareTo(denominator);
+        if (half > 0 || (half == 0 && !quotient.IsEven)) quotient += 1;
+        string text = $"{(value < 0 ? "-" : "")}{quotient}e{-digits}";
+        return double.Parse(text, NumberStyles.Float, CultureInfo.InvariantCulture);
     }
 
     private static object? Sort(object? v, CallArgs a)
