@@ -47,7 +47,7 @@ internal static class Strftime
                 'F' => time.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
                 'T' => time.ToString("HH:mm:ss", CultureInfo.InvariantCulture),
                 '%' => "%",
-                _ => throw new TemplateError($"strftime_now: the directive '%{directive}' is not supported"),
+                _ => (pad ? "%" : "%-") + directive, // glibc, and so Python on Linux, leaves unknown directives as written
             });
         }
         return sb.ToString();
