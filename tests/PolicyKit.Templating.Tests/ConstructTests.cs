@@ -116,7 +116,7 @@ public class ConstructTests
     public void AssignmentsBranchesAndMacros(string template, string expected) => Assert.Equal(expected, Render(template));
 
     [Theory]
-    [InlineData("{{ text|trim }}|{{ '--x--'|trim('-') }}|{{ missing|trim }}|", "Hello, World|x||")]
+    [InlineData("{{ text|trim }}|{{ '--x--'|trim('-') }}|{{ missing|trim }}|{{ none|trim }}|{{ 5|trim }}", "Hello, World|x||None|5")]
     [InlineData("{{ name|upper }} {{ name|lower }} {{ 'hello world-wide'|title }} {{ 'hELLO wORLD'|capitalize }}", "WORLD world Hello World-Wide Hello world")]
     [InlineData("{{ items|length }} {{ 'abc'|length }} {{ d|length }} {{ missing|length }} {{ items|count }}", "3 3 3 0 3")]
     [InlineData("{{ missing|default('dflt') }} {{ ''|default('e', true) }} {{ none|default('n') }} {{ missing|d('short') }}", "dflt e None short")]
