@@ -100,6 +100,22 @@ public class ErrorTests
     }
 
     [Fact]
+    public void HostileTemplatesFailInsteadOfOverflowingTheStack()
+    {
+        Assert.Contains("nested deeper than 100 levels", ParseError("{{ " + new string('(', 5000) + "1" + new string(')', 5000) + " }}").Message);
+        Assert.Contains("nested deeper than 100 levels", ParseError("{{ " + string.Concat(Enumerable.Repeat("not ", 5000)) + "1 }}").Message);
+        Assert.Contains("nested deeper than 100 levels", ParseError("{{ " + new string('-', 5000) + "1 }}").Message);
+        Assert.Contains("blocks nested deeper than 100 levels",
+            ParseError(string.Concat(Enumerable.Repeat("{% if t %}", 5000)) + string.Concat(Enumerable.Repeat("{% endif %}", 5000))).Message);
+        var cycle = new List<object?>();
+        cycle.Add(cycle);
+        Assert.Contains("nested deeper than 128 levels",
+            Assert.Throws<ChatTemplateException>(() => ChatTemplate.Parse("{{ c }}").Render(new Dictionary<string, object?> { ["c"] = cycle })).Message);
+        Assert.Contains("macro 'loop_forever' recursed deeper than 200 calls",
+            RenderError("{% macro loop_forever(n) %}{{ loop_forever(n + 1) }}{% endmacro %}{{ loop_forever(0) }}").Message);
+    }
+
+    [Fact]
     public void ContextValuesOfUnsupportedTypesAreNamedByPath()
     {
         var template = ChatTemplate.Parse("{{ messages }}");

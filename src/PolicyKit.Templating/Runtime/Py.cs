@@ -326,13 +326,40 @@ internal static class Py
 
     // ---------------------------------------------------------------- values from the host
 
+    /// <summary>Context values nest at most this deep; deeper is almost surely a cycle.</summary>
+    public const int MaxDepth = 128;
+
     /// <summary>
     /// Converts a context value from .NET to the runtime model: integers to long, floating point to double, any
     /// dictionary to an insertion-ordered string-keyed dict, any other enumerable to a list, JSON elements and nodes to
-    /// their values. <paramref name="path"/> names the value in errors.
+    /// their values. <paramref name="name"/> is the variable's name, for errors.
     /// </summary>
-    public static object? FromHost(object? value, string path)
+    public static object? FromHost(object? value, string name)
     {
+        try
+        {
+            return FromHost(value, 0);
+        }
+        catch (BadHostValue e)
+        {
+            // The path is only built when something is wrong, so that a render allocates no names.
+            string path = name + string.Concat(e.Path.Select(step => step is int i ? $"[{i}]" : $"[\"{step}\"]"));
+            throw new ChatTemplateException(e.Problem is null
+                ? $"context value {path} has type {e.Type!.FullName}; use string, bool, a number, null, a list or a dictionary"
+                : $"context value {path} {e.Problem}");
+        }
+    }
+
+    private sealed class BadHostValue(Type? type, string? problem) : Exception
+    {
+        public Type? Type { get; } = type;
+        public string? Problem { get; } = problem;
+        public Stack<object> Path { get; } = new();
+    }
+
+    private static object? FromHost(object? value, int depth)
+    {
+        if (depth > MaxDepth) throw new BadHostValue(null, $"is nested deeper than {MaxDepth} levels (does it contain itself?)");
         switch (value)
         {
             case null: return null;
@@ -344,38 +371,49 @@ internal static class Py
             case decimal m: return (double)m;
             case char c: return c.ToString();
             case Enum e: return e.ToString();
-            case JsonElement element: return FromJson(element, path);
-            case JsonNode node: return FromJson(JsonDocument.Parse(node.ToJsonString()).RootElement, path);
+            case JsonElement element: return FromJson(element);
+            case JsonNode node: return FromJson(JsonDocument.Parse(node.ToJsonString()).RootElement);
             case IDictionary dictionary:
             {
                 var result = new Dictionary<string, object?>(dictionary.Count, StringComparer.Ordinal);
                 foreach (DictionaryEntry entry in dictionary)
                 {
                     string key = Convert.ToString(entry.Key, CultureInfo.InvariantCulture) ?? "";
-                    result[key] = FromHost(entry.Value, $"{path}[\"{key}\"]");
+                    result[key] = Child(entry.Value, depth, key);
                 }
                 return result;
             }
             case IEnumerable<KeyValuePair<string, object?>> pairs:
             {
                 var result = new Dictionary<string, object?>(StringComparer.Ordinal);
-                foreach (var pair in pairs) result[pair.Key] = FromHost(pair.Value, $"{path}[\"{pair.Key}\"]");
+                foreach (var pair in pairs) result[pair.Key] = Child(pair.Value, depth, pair.Key);
                 return result;
             }
             case IEnumerable items:
             {
                 var result = new List<object?>();
-                int index = 0;
-                foreach (var item in items) result.Add(FromHost(item, $"{path}[{index++}]"));
+                foreach (var item in items) result.Add(Child(item, depth, result.Count));
                 return result;
             }
             default:
-                throw new ChatTemplateException(
-                    $"context value {path} has type {value.GetType().FullName}; use string, bool, a number, null, a list or a dictionary");
+                throw new BadHostValue(value.GetType(), null);
         }
     }
 
-    private static object? FromJson(JsonElement element, string path)
+    private static object? Child(object? value, int depth, object step)
+    {
+        try
+        {
+            return FromHost(value, depth + 1);
+        }
+        catch (BadHostValue e)
+        {
+            e.Path.Push(step);
+            throw;
+        }
+    }
+
+    private static object? FromJson(JsonElement element)
     {
         switch (element.ValueKind)
         {
@@ -388,15 +426,14 @@ internal static class Py
             case JsonValueKind.Array:
             {
                 var result = new List<object?>(element.GetArrayLength());
-                int index = 0;
-                foreach (var item in element.EnumerateArray()) result.Add(FromJson(item, $"{path}[{index++}]"));
+                foreach (var item in element.EnumerateArray()) result.Add(FromJson(item));
                 return result;
             }
             default:
             {
                 var result = new Dictionary<string, object?>(StringComparer.Ordinal);
                 foreach (var property in element.EnumerateObject())
-                    result[property.Name] = FromJson(property.Value, $"{path}[\"{property.Name}\"]");
+                    result[property.Name] = FromJson(property.Value);
                 return result;
             }
         }

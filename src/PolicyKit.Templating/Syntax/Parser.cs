@@ -26,6 +26,7 @@ internal sealed class Parser
     private IReadOnlyList<Token> _tokens = [];
     private int _token;
     private int _loopDepth;
+    private int _blockDepth;
 
     private Parser(SourceText source, List<Piece> pieces)
     {
@@ -52,6 +53,19 @@ internal sealed class Parser
 
     /// <summary>Parses until the end of the template or a closing tag, which is returned (unconsumed tokens after its name).</summary>
     private Stmt[] ParseBody(out Token? endTag, params string[] ends)
+    {
+        if (++_blockDepth > MaxNesting) throw new ChatTemplateException($"blocks nested deeper than {MaxNesting} levels");
+        try
+        {
+            return ParseBlockContents(out endTag, ends);
+        }
+        finally
+        {
+            _blockDepth--;
+        }
+    }
+
+    private Stmt[] ParseBlockContents(out Token? endTag, string[] ends)
     {
         var body = new List<Stmt>();
         endTag = null;
@@ -311,7 +325,25 @@ internal sealed class Parser
         return new ListExpr(items.ToArray(), isTuple: true, line, column);
     }
 
+    /// <summary>Expressions nest (parentheses, brackets, calls) at most this deep, so a hostile template cannot overflow the stack.</summary>
+    public const int MaxNesting = 100;
+
+    private int _nesting;
+
     private Expr ParseExpression()
+    {
+        if (++_nesting > MaxNesting) throw ErrorAt(Current, $"expression nested deeper than {MaxNesting} levels");
+        try
+        {
+            return ParseConditional();
+        }
+        finally
+        {
+            _nesting--;
+        }
+    }
+
+    private Expr ParseConditional()
     {
         var expr = ParseOr();
         while (Current.IsName("if"))
@@ -360,7 +392,10 @@ internal sealed class Parser
         {
             var (line, column) = Position(Current);
             _token++;
-            return new NotExpr(ParseNot(), line, column);
+            if (++_nesting > MaxNesting) throw ErrorAt(Current, $"expression nested deeper than {MaxNesting} levels");
+            var operand = ParseNot();
+            _nesting--;
+            return new NotExpr(operand, line, column);
         }
         return ParseCompare();
     }
@@ -459,7 +494,9 @@ internal sealed class Parser
         {
             _token++;
             var (line, column) = Position(token);
+            if (++_nesting > MaxNesting) throw ErrorAt(token, $"expression nested deeper than {MaxNesting} levels");
             node = new NegateExpr(ParseUnary(withFilter: false), token.Text == "-", line, column);
+            _nesting--;
         }
         else node = ParsePrimary();
         node = ParsePostfix(node);

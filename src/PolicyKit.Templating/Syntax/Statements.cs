@@ -179,11 +179,30 @@ internal sealed class MacroStmt(string name, string[] parameters, Expr?[] defaul
         return Flow.Normal;
     }
 
+    /// <summary>How deep macros may call each other (Python stops recursion near 1000 frames); past it, an error, not a stack overflow.</summary>
+    public const int MaxCallDepth = 200;
+
+    [ThreadStatic] private static int t_callDepth;
+
     private sealed class Macro(MacroStmt definition, Scope definedIn) : ICallable
     {
         public string Name => definition.MacroName;
 
         public object? Call(CallArgs args)
+        {
+            if (t_callDepth >= MaxCallDepth) throw new TemplateError($"macro '{Name}' recursed deeper than {MaxCallDepth} calls");
+            t_callDepth++;
+            try
+            {
+                return Invoke(args);
+            }
+            finally
+            {
+                t_callDepth--;
+            }
+        }
+
+        private string Invoke(CallArgs args)
         {
             var parameters = definition.Parameters;
             if (args.Positional.Count > parameters.Length)
