@@ -16,6 +16,15 @@ internal static class Methods
     /// <summary>Every method name a template may call, checked when the template is parsed.</summary>
     public static bool IsKnown(string name) => StringMethods.Contains(name) || DictMethods.Contains(name) || name == "cycle";
 
+    /// <summary>Calls <c>target.name(args)</c> directly when it is a str or dict method, without binding a callable first.</summary>
+    public static bool TryInvoke(object? target, string name, CallArgs args, out object? result)
+    {
+        if (target is string s && StringMethods.Contains(name)) { result = CallString(s, name, args); return true; }
+        if (target is Dictionary<string, object?> d && DictMethods.Contains(name)) { result = CallDict(d, name, args); return true; }
+        result = null;
+        return false;
+    }
+
     public static ICallable? Bind(object? target, string name)
     {
         if (target is string s && StringMethods.Contains(name)) return new BuiltinFunction($"str.{name}", args => CallString(s, name, args));

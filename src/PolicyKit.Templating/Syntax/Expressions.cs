@@ -78,6 +78,16 @@ internal sealed class CallExpr(Expr callee, ArgList args, int line, int column) 
 {
     protected override object? EvalCore(Scope scope)
     {
+        // The common case, message.content.startswith(...): call the method without allocating a bound callable.
+        if (callee is GetAttrExpr member)
+        {
+            var owner = member.Target.Eval(scope);
+            if (owner is string or Dictionary<string, object?>)
+            {
+                var evaluated = args.Eval(scope);
+                if (Methods.TryInvoke(owner, member.Name, evaluated, out var result)) return result;
+            }
+        }
         var target = callee.Eval(scope);
         return target switch
         {
