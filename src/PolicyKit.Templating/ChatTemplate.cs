@@ -47,8 +47,9 @@ public sealed class ChatTemplate
 
     /// <summary>
     /// Renders with a context of plain .NET values: string, bool, integers, floating point, null, lists (any
-    /// <see cref="System.Collections.IEnumerable"/>), dictionaries (any <see cref="System.Collections.IDictionary"/> or
-    /// <c>IReadOnlyDictionary&lt;string, object?&gt;</c>), and <see cref="JsonElement"/> or JSON nodes. Throws
+    /// <see cref="System.Collections.IEnumerable"/>), dictionaries (any <see cref="System.Collections.IDictionary"/>, or
+    /// any <c>IDictionary&lt;string, T&gt;</c> / <c>IReadOnlyDictionary&lt;string, T&gt;</c>; keys keep their order), and
+    /// <see cref="JsonElement"/> or JSON nodes. Throws
     /// <see cref="ChatTemplateException"/> for runtime errors; for <c>raise_exception(msg)</c> its
     /// <see cref="ChatTemplateException.Reason"/> is the template's own message.
     /// </summary>

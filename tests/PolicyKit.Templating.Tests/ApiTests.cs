@@ -93,7 +93,7 @@ public sealed class ApiTests : IDisposable
     [Fact]
     public void AcceptsTheUsualDotNetShapesOfValues()
     {
-        var template = ChatTemplate.Parse("{{ a }} {{ b }} {{ c }} {{ e }} {{ g|tojson }} {{ h|tojson }} {{ k }} {{ ro.key }} {{ j.x[1] }} {{ node.y }}");
+        var template = ChatTemplate.Parse("{{ a }} {{ b }} {{ c }} {{ e }} {{ g|tojson }} {{ h|tojson }} {{ k }} {{ ro.key }} {{ j.x[1] }} {{ node.y }} {{ typed }}");
         var output = template.Render(new Dictionary<string, object?>
         {
             ["a"] = 3,
@@ -106,8 +106,22 @@ public sealed class ApiTests : IDisposable
             ["ro"] = new ReadOnlyDictionary<string, object?>(new Dictionary<string, object?> { ["key"] = "value" }),
             ["j"] = JsonDocument.Parse("""{"x": [1, 2.0, "s"]}""").RootElement,
             ["node"] = JsonNode.Parse("""{"y": true}"""),
+            ["typed"] = new GenericOnlyMap(new Dictionary<string, JsonElement> { ["q"] = JsonDocument.Parse("[1]").RootElement }),
         });
-        Assert.Equal("3 2.5 1.25 7 [\"only\"] {\"a\": 1, \"b\": 2} c value 2.0 True", output);
+        Assert.Equal("3 2.5 1.25 7 [\"only\"] {\"a\": 1, \"b\": 2} c value 2.0 True {'q': [1]}", output);
+    }
+
+    /// <summary>A generic-only read-only map (no non-generic IDictionary), as some libraries' argument types are.</summary>
+    private sealed class GenericOnlyMap(Dictionary<string, JsonElement> inner) : IReadOnlyDictionary<string, JsonElement>
+    {
+        public JsonElement this[string key] => inner[key];
+        public IEnumerable<string> Keys => inner.Keys;
+        public IEnumerable<JsonElement> Values => inner.Values;
+        public int Count => inner.Count;
+        public bool ContainsKey(string key) => inner.ContainsKey(key);
+        public bool TryGetValue(string key, out JsonElement value) => inner.TryGetValue(key, out value);
+        public IEnumerator<KeyValuePair<string, JsonElement>> GetEnumerator() => inner.GetEnumerator();
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
     }
 
     [Fact]

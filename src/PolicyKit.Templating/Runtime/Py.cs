@@ -389,6 +389,19 @@ internal static class Py
                 foreach (var pair in pairs) result[pair.Key] = Child(pair.Value, depth, pair.Key);
                 return result;
             }
+            case IEnumerable entries when IsStringKeyedMap(value.GetType()):
+            {
+                // IDictionary<string, T> or IReadOnlyDictionary<string, T> for a T other than object
+                // (IDictionary<string, JsonElement>, say): KeyValuePair<string, T> is not covariant, so read it by reflection.
+                var result = new Dictionary<string, object?>(StringComparer.Ordinal);
+                foreach (var entry in entries)
+                {
+                    var type = entry!.GetType();
+                    string key = (string)type.GetProperty("Key")!.GetValue(entry)!;
+                    result[key] = Child(type.GetProperty("Value")!.GetValue(entry), depth, key);
+                }
+                return result;
+            }
             case IEnumerable items:
             {
                 var result = new List<object?>();
@@ -399,6 +412,13 @@ internal static class Py
                 throw new BadHostValue(value.GetType(), null);
         }
     }
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<Type, bool> StringKeyedMaps = new();
+
+    private static bool IsStringKeyedMap(Type type) => StringKeyedMaps.GetOrAdd(type, static t => t.GetInterfaces().Any(i =>
+        i.IsGenericType && i.GetGenericTypeDefinition() == typeof(IEnumerable<>)
+        && i.GetGenericArguments()[0] is { IsGenericType: true } pair
+        && pair.GetGenericTypeDefinition() == typeof(KeyValuePair<,>) && pair.GetGenericArguments()[0] == typeof(string)));
 
     private static object? Child(object? value, int depth, object step)
     {
