@@ -98,6 +98,7 @@ public class ConstructTests
     [InlineData("{% for x in items %}{{ loop.cycle('o', 'e') }}{% endfor %}", "oeo")]
     [InlineData("{% for message in messages[::-1] %}{{ (messages|length - 1) - loop.index0 }}{{ message.content }} {% endfor %}", "3U2 2A1 1U1 0S ")]
     [InlineData("{% for x in missing_list %}x{% else %}empty{% endfor %}", "empty")]
+    [InlineData("{% for (x) in items %}{{ x }}{% endfor %}", "bac")]
     public void ForLoops(string template, string expected) => Assert.Equal(expected, Render(template));
 
     [Theory]

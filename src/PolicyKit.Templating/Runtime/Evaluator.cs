@@ -15,7 +15,7 @@ internal sealed class Scope
         Globals = parent?.Globals ?? Evaluator.Globals;
     }
 
-    public IReadOnlyDictionary<string, object?> Globals { get; init; }
+    public IReadOnlyDictionary<string, object?> Globals { get; }
 
     public object? Lookup(string name)
     {

@@ -250,7 +250,8 @@ internal sealed class Parser
             _token++;
         }
         var (line, column) = _source.Position(first.Offset);
-        return new Targets(names.ToArray(), unpack: names.Count > 1 || parenthesized, line, column);
+        // "(k)" is just k, as in Python; only several names unpack.
+        return new Targets(names.ToArray(), unpack: names.Count > 1, line, column);
     }
 
     private Stmt ParseMacro(int line, int column)

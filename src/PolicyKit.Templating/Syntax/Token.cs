@@ -14,7 +14,6 @@ internal enum TokenKind
 /// <summary>One token inside a <c>{{ }}</c> or <c>{% %}</c> tag; <see cref="Value"/> holds a literal's value.</summary>
 internal readonly record struct Token(TokenKind Kind, string Text, object? Value, int Offset)
 {
-    public bool Is(TokenKind kind, string text) => Kind == kind && Text == text;
     public bool IsOperator(string text) => Kind == TokenKind.Operator && Text == text;
     public bool IsName(string text) => Kind == TokenKind.Name && Text == text;
 
