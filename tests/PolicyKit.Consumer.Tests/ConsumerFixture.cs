@@ -20,10 +20,11 @@ public sealed class ConsumerFixture : IDisposable
         "src/PolicyKit.Testing/PolicyKit.Testing.csproj",
         "src/PolicyKit.Diffusion/PolicyKit.Diffusion.csproj",
         "src/PolicyKit.Hosting/PolicyKit.Hosting.csproj",
+        "src/PolicyKit.Templating/PolicyKit.Templating.csproj",
         "src/PolicyKit.AI/PolicyKit.AI.csproj",
     ];
 
-    public static readonly string[] PackageIds = ["PolicyKit", "PolicyKit.Policies", "PolicyKit.Testing", "PolicyKit.Diffusion", "PolicyKit.Hosting", "PolicyKit.AI"];
+    public static readonly string[] PackageIds = ["PolicyKit", "PolicyKit.Policies", "PolicyKit.Testing", "PolicyKit.Diffusion", "PolicyKit.Hosting", "PolicyKit.Templating", "PolicyKit.AI"];
 
     private static readonly string[] SourceFolders = ["src", "generators", "policies"];
 

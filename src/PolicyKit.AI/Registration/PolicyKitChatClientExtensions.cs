@@ -15,14 +15,14 @@ public static class PolicyKitChatClientExtensions
     /// Registers an <see cref="IChatClient"/> over PolicyKit (a <see cref="PolicyKitChatClient"/> under
     /// <paramref name="policy"/>, or the host's default policy) and returns its <see cref="ChatClientBuilder"/>, so
     /// middleware composes as with any other client: <c>.AddChatClient().UseLogging().UseOpenTelemetry()</c>.
-    /// The prompt formatter is the registered <see cref="IChatPromptFormatter"/>, by default <see cref="PlainChatPromptFormatter"/>
-    /// (register another one to use a model's chat template).
+    /// The prompt formatter is the registered <see cref="IChatPromptFormatter"/>; by default the model's own chat template
+    /// (<see cref="ChatTemplatePromptFormatter"/>) where its tokenizer_config.json has one, else <see cref="PlainChatPromptFormatter"/>.
     /// </summary>
     public static ChatClientBuilder AddChatClient(this PolicyKitBuilder builder, string? policy = null, ServiceLifetime lifetime = ServiceLifetime.Singleton)
     {
         ArgumentNullException.ThrowIfNull(builder);
         if (policy is not null) ArgumentException.ThrowIfNullOrWhiteSpace(policy);
-        builder.Services.TryAddSingleton<IChatPromptFormatter>(PlainChatPromptFormatter.Instance);
+        AddDefaultFormatter(builder);
         return builder.Services.AddChatClient(provider => Create(provider, policy), lifetime);
     }
 
@@ -34,7 +34,7 @@ public static class PolicyKitChatClientExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentException.ThrowIfNullOrWhiteSpace(policy);
-        builder.Services.TryAddSingleton<IChatPromptFormatter>(PlainChatPromptFormatter.Instance);
+        AddDefaultFormatter(builder);
         return builder.Services.AddKeyedChatClient(policy, provider => Create(provider, policy), lifetime);
     }
 
@@ -49,6 +49,14 @@ public static class PolicyKitChatClientExtensions
             builder.AddKeyedChatClient(name);
         return builder;
     }
+
+    private static void AddDefaultFormatter(PolicyKitBuilder builder) =>
+        builder.Services.TryAddSingleton<IChatPromptFormatter>(provider =>
+        {
+            var directory = provider.GetRequiredService<IOptions<PolicyKitOptions>>().Value.ModelDirectory;
+            return (string.IsNullOrWhiteSpace(directory) ? null : ChatTemplatePromptFormatter.FromModelDirectory(directory))
+                ?? (IChatPromptFormatter)PlainChatPromptFormatter.Instance;
+        });
 
     private static PolicyKitChatClient Create(IServiceProvider provider, string? policy)
     {
