@@ -188,7 +188,8 @@ internal sealed class TokenizerDefinition
                     if (!step.TryGetProperty("pattern", out var p) || p.ValueKind != JsonValueKind.Object ||
                         !p.TryGetProperty("Regex", out var regex) || regex.ValueKind != JsonValueKind.String)
                         throw bad("Split pre-tokenizer needs a {\"Regex\": ...} pattern");
-                    if (step.TryGetProperty("behavior", out var behavior) && behavior.GetString() != "Isolated")
+                    if (step.TryGetProperty("behavior", out var behavior) &&
+                        !(behavior.ValueKind == JsonValueKind.String && behavior.GetString() == "Isolated"))
                         throw bad($"Split behavior '{behavior}' is not supported (expected 'Isolated')");
                     if (step.TryGetProperty("invert", out var invert) && invert.ValueKind == JsonValueKind.True)
                         throw bad("Split with invert=true is not supported");

@@ -13,11 +13,18 @@ public class HuggingFaceReferenceTests(ITestOutputHelper output)
 {
     public static TheoryData<string> Files => ["qwen3", "llama3", "policykit-ref"];
 
+    // Loading Qwen3's or Llama-3's file takes seconds; a tokenizer is immutable, so the tests share one per file.
+    private static readonly Dictionary<string, TextTokenizer> s_loaded = [];
+
     private static TextTokenizer Load(ReferenceExpectations expected)
     {
         var path = RealTokenizerFiles.Locate(expected, out var why);
         Skip.If(path is null, $"{expected.Tokenizer} is not available here, so it is not compared with Hugging Face: {why}");
-        return TextTokenizer.FromFiles(path!);
+        lock (s_loaded)
+        {
+            if (!s_loaded.TryGetValue(path!, out var tokenizer)) s_loaded[path!] = tokenizer = TextTokenizer.FromFiles(path!);
+            return tokenizer;
+        }
     }
 
     [SkippableTheory]
