@@ -91,6 +91,18 @@ async function main() {
       c.decodedSkippingSpecial = await tokenizer.decode(ids, true);
       cases.push(c);
     }
+    // Id sequences that are no encoding of any text: lone byte tokens, cut characters, added tokens between them.
+    const json = JSON.parse(fs.readFileSync(where.file, 'utf8'));
+    const byteId = b => json.model.vocab[[...charToByte()].find(([, v]) => v === b)[0]];
+    const added = json.added_tokens.map(a => a.id);
+    const decodeOnly = [];
+    for (let b = 0x80; b < 0x100; b++) decodeOnly.push([byteId(b)]);
+    decodeOnly.push([byteId(0x61), byteId(0xF0), byteId(0x9F), byteId(0x62)], [byteId(0xF0), byteId(0x9F), byteId(0x98)],
+      [byteId(0xE4), added[0], byteId(0xB8)], [byteId(0xED), byteId(0xA0), byteId(0x80)], [byteId(0xC0), byteId(0x80)],
+      [added[added.length - 1], byteId(0xFF), added[0]], [byteId(0xE2), byteId(0x82)]);
+    const decodeCases = [];
+    for (const ids of decodeOnly)
+      decodeCases.push({ ids, decoded: await tokenizer.decode(ids, false), decodedSkippingSpecial: await tokenizer.decode(ids, true) });
     const out = {
       tokenizer: where.label,
       sha256: crypto.createHash('sha256').update(fs.readFileSync(where.file)).digest('hex'),
@@ -101,6 +113,7 @@ async function main() {
       normalizer: JSON.parse(fs.readFileSync(where.file, 'utf8')).normalizer?.type ?? null,
       mergeSensitiveVocabularyEntries: sensitive.length,
       cases,
+      decodeCases,
     };
     const target = path.join(outDir, `${source.name}.expected.json`);
     fs.writeFileSync(target, JSON.stringify(out, null, 0).replace(/\},\{"group"/g, '},\n{"group"') + '\n');

@@ -218,8 +218,10 @@ public sealed class TextTokenizer
         {
             if (_addedById.TryGetValue(id, out var added))
             {
+                // A skipped token is gone before the bytes are grouped: the bytes on either side join, as in Hugging Face.
+                if (skipSpecialTokens && added.Special) continue;
                 Flush();
-                if (!(skipSpecialTokens && added.Special)) text.Append(added.Content);
+                text.Append(added.Content);
                 continue;
             }
             if (!_idToToken.TryGetValue(id, out var token)) continue;

@@ -14,11 +14,12 @@ public sealed record ReferenceCase(string Group, string Text, int[] Ids, string 
 
 /// <summary>
 /// A <c>*.expected.json</c> written by tools/tokenizer-oracle: which tokenizer.json (by SHA-256), which reference
-/// version, and the cases.
+/// version, the corpus cases, and id sequences that only decode (lone bytes, cut UTF-8, added tokens between).
 /// </summary>
 public sealed record ReferenceExpectations(
     string Name, string Tokenizer, string Sha256, string Reference, string? Package, string? Version, string? FileInPackage,
-    string? Normalizer, int MergeSensitiveVocabularyEntries, IReadOnlyList<ReferenceCase> Cases)
+    string? Normalizer, int MergeSensitiveVocabularyEntries, IReadOnlyList<ReferenceCase> Cases,
+    IReadOnlyList<(int[] Ids, string Decoded, string DecodedSkippingSpecial)> DecodeCases)
 {
     public static ReferenceExpectations Load(string name)
     {
@@ -37,6 +38,10 @@ public sealed record ReferenceExpectations(
         return new ReferenceExpectations(name, root.GetProperty("tokenizer").GetString()!, root.GetProperty("sha256").GetString()!,
             root.GetProperty("reference").GetString()!, Optional("package"), Optional("version"), Optional("fileInPackage"),
             Optional("normalizer"),
-            root.GetProperty("mergeSensitiveVocabularyEntries").GetInt32(), cases);
+            root.GetProperty("mergeSensitiveVocabularyEntries").GetInt32(), cases,
+            root.GetProperty("decodeCases").EnumerateArray().Select(c => (
+                c.GetProperty("ids").EnumerateArray().Select(i => i.GetInt32()).ToArray(),
+                c.GetProperty("decoded").GetString()!,
+                c.GetProperty("decodedSkippingSpecial").GetString()!)).ToList());
     }
 }
