@@ -17,7 +17,7 @@ internal sealed class AddedTokenSplitter
         var list = tokens.ToList();
         _byFirstChar = list.GroupBy(t => t.Content[0])
             .ToDictionary(g => g.Key, g => g.OrderByDescending(t => t.Content.Length).ToArray());
-        _any = list.Count == 0 ? null : SearchValues.Create(list.Select(t => t.Content).ToArray(), StringComparison.Ordinal);
+        _any = list.Count == 0 ? null : SearchValues.Create(list.Select(t => t.Content).Distinct().ToArray(), StringComparison.Ordinal);
     }
 
     public bool IsEmpty => _any is null;

@@ -9,6 +9,7 @@ namespace PolicyKit.Diffusion.Tests.Tokenization;
 /// production tokenizer.json files: the ids of every corpus string and both decodings must be identical.
 /// The expected values come from tools/tokenizer-oracle; see <see cref="RealTokenizerFiles"/> for the files.
 /// </summary>
+[Collection(RealTokenizerCollection.Name)]
 public class HuggingFaceReferenceTests(ITestOutputHelper output)
 {
     public static TheoryData<string> Files => ["qwen3", "llama3", "policykit-ref"];
@@ -124,4 +125,14 @@ public class HuggingFaceReferenceTests(ITestOutputHelper output)
         }
         return true;
     }
+}
+
+/// <summary>
+/// Runs the real-tokenizer tests alone, after the parallel ones: each holds a tokenizer of hundreds of megabytes,
+/// which would read as growth to the tests that measure the process's memory (Reliability/SoakTests).
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class RealTokenizerCollection
+{
+    public const string Name = "real tokenizer files";
 }
