@@ -8,8 +8,14 @@ namespace PolicyKit.Diffusion.Tokenization;
 public static class ByteLevelAlphabet
 {
     private static readonly char[] ByteToChar = Build();
+    private static readonly Dictionary<char, byte> CharToByte =
+        Enumerable.Range(0, 256).ToDictionary(b => ByteToChar[b], b => (byte)b);
 
+    /// <summary>The vocabulary character that stands for byte <paramref name="b"/>.</summary>
     public static char ForByte(byte b) => ByteToChar[b];
+
+    /// <summary>The byte a vocabulary character stands for; false for a character outside the alphabet.</summary>
+    public static bool TryGetByte(char c, out byte b) => CharToByte.TryGetValue(c, out b);
 
     /// <summary>The vocabulary string of a UTF-8 text (e.g. " the" becomes "Ġthe").</summary>
     public static string Encode(string text) =>

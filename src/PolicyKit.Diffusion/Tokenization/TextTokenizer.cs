@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
@@ -6,10 +7,20 @@ using Microsoft.ML.Tokenizers;
 namespace PolicyKit.Diffusion.Tokenization;
 
 /// <summary>
-/// The tokenizer that sits next to a checkpoint: an HF <c>tokenizer.json</c> for a byte-level BPE model
-/// (GPT-2, Qwen2/Dream, LLaDA), built into a Microsoft.ML.Tokenizers <see cref="BpeTokenizer"/>, plus the
+/// The tokenizer that sits next to a checkpoint: an HF <c>tokenizer.json</c> for a byte-level BPE model (GPT-2,
+/// Qwen2/Qwen3/Dream, Llama-3, LLaDA) that encodes and decodes exactly as Hugging Face's tokenizers does, plus the
 /// special token ids the samplers need. Immutable and safe to use from several threads.
 /// </summary>
+/// <remarks>
+/// <para>Encoding follows Hugging Face's pipeline: added tokens are cut out of the raw text first (those marked
+/// <c>"normalized": true</c> after normalisation), the rest is normalised (NFC/NFKC/...), split by the
+/// pre-tokenizer's regex over code points, and each word is BPE-merged by Microsoft.ML.Tokenizers, or, with
+/// <c>"ignore_merges": true</c>, taken whole when it is a vocabulary entry. The result is
+/// <c>encode(text, add_special_tokens=False)</c>: the <c>post_processor</c> only adds special tokens (BOS/EOS
+/// templates), which <see cref="Encode"/> never adds; use <see cref="BosTokenId"/> where a model wants one.</para>
+/// <para>A field of <c>tokenizer.json</c> that would change the ids and that PolicyKit cannot honour is refused at
+/// load with a <see cref="TokenizerException"/> naming the file and the field.</para>
+/// </remarks>
 public sealed class TextTokenizer
 {
     public const string FileName = "tokenizer.json";
@@ -23,7 +34,15 @@ public sealed class TextTokenizer
     private static readonly string[] EosTokenNames = ["<|endoftext|>", "<|eot_id|>", "</s>", "<|im_end|>"];
 
     private readonly BpeTokenizer _bpe;
+    private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _vocabBySpan;
+    private readonly Dictionary<string, int> _vocab;
     private readonly Dictionary<int, string> _idToToken;
+    private readonly Dictionary<int, AddedToken> _addedById;
+    private readonly AddedTokenSplitter _rawAddedTokens;
+    private readonly AddedTokenSplitter _normalizedAddedTokens;
+    private readonly CodePointRegexSplitter _preTokenizer;
+    private readonly NormalizationForm? _normalization;
+    private readonly bool _ignoreMerges;
     private readonly string _source;
 
     /// <summary>
@@ -32,21 +51,46 @@ public sealed class TextTokenizer
     /// </summary>
     public static TimeSpan SplitRegexTimeout { get; } = TimeSpan.FromSeconds(2);
 
-    private TextTokenizer(string source, BpeTokenizer bpe, IReadOnlyDictionary<string, int> specialTokens, Dictionary<int, string> idToToken,
-        int? eos, int? pad, int? bos, int? mask)
+    private TextTokenizer(string source, TokenizerDefinition definition, Dictionary<string, string> named)
     {
         _source = source;
-        _bpe = bpe;
-        SpecialTokens = specialTokens;
-        _idToToken = idToToken;
-        EosTokenId = eos;
-        PadTokenId = pad;
-        BosTokenId = bos;
-        MaskTokenId = mask;
-        VocabularySize = idToToken.Count == 0 ? 0 : idToToken.Keys.Max() + 1;
+        _vocab = definition.Vocab;
+        _vocabBySpan = _vocab.GetAlternateLookup<ReadOnlySpan<char>>();
+        _idToToken = definition.IdToToken;
+        _normalization = definition.Normalization;
+        _ignoreMerges = definition.IgnoreMerges;
+        // Microsoft.ML.Tokenizers does the merges. Added tokens, normalisation and the split are done here, in
+        // Hugging Face's order, so the library gets one pre-tokenized word at a time.
+        _bpe = BpeTokenizer.Create(new BpeOptions(_vocab) { Merges = definition.Merges, ByteLevel = true });
+        _preTokenizer = new CodePointRegexSplitter(
+            new Regex(definition.SplitPattern, RegexOptions.CultureInvariant | RegexOptions.Compiled, SplitRegexTimeout), source);
+
+        var added = definition.AddedTokens;
+        _addedById = added.ToDictionary(a => a.Id);
+        AddedTokens = added.ToDictionary(a => a.Content, a => a.Id, StringComparer.Ordinal);
+        SpecialTokens = added.Where(a => a.Special).ToDictionary(a => a.Content, a => a.Id, StringComparer.Ordinal);
+        _rawAddedTokens = new AddedTokenSplitter(added.Where(a => !a.Normalized).Select(a => (a.Content, a.Id)));
+        // A "normalized" token is looked for in normalised text, so its own content is normalised the same way.
+        _normalizedAddedTokens = new AddedTokenSplitter(added.Where(a => a.Normalized).Select(a => (Normalize(a.Content), a.Id)));
+
+        VocabularySize = _idToToken.Count == 0 ? 0 : _idToToken.Keys.Max() + 1;
+        int? Named(string key, string[] fallbacks)
+        {
+            if (named.TryGetValue(key, out var content))
+                return TokenToId(content) ?? throw new TokenizerException(source, $"{ConfigFileName} names {key} '{content}', which is not a token");
+            foreach (var f in fallbacks)
+                if (AddedTokens.TryGetValue(f, out var id)) return id;
+            return null;
+        }
+        EosTokenId = Named("eos_token", EosTokenNames);
+        PadTokenId = Named("pad_token", []);
+        BosTokenId = Named("bos_token", []);
+        MaskTokenId = Named("mask_token", MaskTokenNames);
     }
 
-    /// <summary>Added/special tokens (content → id); they are matched whole in input text.</summary>
+    /// <summary>Every entry of <c>added_tokens</c> (content → id); they are matched whole in input text.</summary>
+    public IReadOnlyDictionary<string, int> AddedTokens { get; }
+    /// <summary>The added tokens marked <c>"special": true</c>: the ones <see cref="Decode"/> skips when asked to.</summary>
     public IReadOnlyDictionary<string, int> SpecialTokens { get; }
     public int? MaskTokenId { get; }
     public int? EosTokenId { get; }
@@ -55,37 +99,157 @@ public sealed class TextTokenizer
     /// <summary>One more than the largest id the tokenizer knows (the model's vocabulary may be larger).</summary>
     public int VocabularySize { get; }
 
-    /// <summary>The underlying Microsoft.ML.Tokenizers tokenizer.</summary>
-    public Tokenizer Inner => _bpe;
-
+    /// <summary>
+    /// The ids of <paramref name="text"/>, as Hugging Face's <c>encode(text, add_special_tokens=False)</c> gives them.
+    /// A lone surrogate counts as U+FFFD, as it does once the text is UTF-8.
+    /// </summary>
     /// <exception cref="TokenizerException">The file's split regex timed out on <paramref name="text"/>.</exception>
     public int[] Encode(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
+        text = ReplaceLoneSurrogates(text);
+        var ids = new List<int>(text.Length / 3 + 4);
+        var rawPieces = new List<(int Offset, int Length, int TokenId)>();
+        var pieces = new List<(int Offset, int Length, int TokenId)>();
+        var words = new List<(int Offset, int Length)>();
         try
         {
-            return [.. _bpe.EncodeToIds(text)];
+            _rawAddedTokens.Split(text, rawPieces);
+            foreach (var raw in rawPieces)
+            {
+                if (raw.TokenId >= 0)
+                {
+                    ids.Add(raw.TokenId);
+                    continue;
+                }
+                var normalized = Normalize(text.Substring(raw.Offset, raw.Length));
+                _normalizedAddedTokens.Split(normalized, pieces);
+                foreach (var piece in pieces)
+                {
+                    if (piece.TokenId >= 0)
+                    {
+                        ids.Add(piece.TokenId);
+                        continue;
+                    }
+                    var span = normalized.AsSpan(piece.Offset, piece.Length);
+                    _preTokenizer.Split(span, words);
+                    foreach (var (offset, length) in words) EncodeWord(span.Slice(offset, length), ids);
+                }
+            }
         }
         catch (RegexMatchTimeoutException e)
         {
             throw new TokenizerException(_source,
                 $"the pre-tokenizer's split regex timed out after {SplitRegexTimeout.TotalSeconds:0.#} s on a {text.Length}-character input (catastrophic backtracking)", e);
         }
+        return [.. ids];
     }
 
-    /// <summary>Decodes ids to text. Ids the tokenizer does not know (padding rows of a larger model vocabulary) are skipped.</summary>
+    private void EncodeWord(ReadOnlySpan<char> word, List<int> ids)
+    {
+        // ignore_merges (Llama-3): a word that is a vocabulary entry as a whole is that entry, whatever the merges say.
+        if (_ignoreMerges && TryWholeEntry(word, out var id))
+        {
+            ids.Add(id);
+            return;
+        }
+        ids.AddRange(_bpe.EncodeToIds(word, considerPreTokenization: false, considerNormalization: false));
+    }
+
+    private bool TryWholeEntry(ReadOnlySpan<char> word, out int id)
+    {
+        var byteCount = Encoding.UTF8.GetByteCount(word);
+        byte[]? rented = null;
+        var bytes = byteCount <= 256 ? stackalloc byte[byteCount] : (rented = ArrayPool<byte>.Shared.Rent(byteCount)).AsSpan(0, byteCount);
+        char[]? rentedChars = null;
+        var chars = byteCount <= 256 ? stackalloc char[byteCount] : (rentedChars = ArrayPool<char>.Shared.Rent(byteCount)).AsSpan(0, byteCount);
+        try
+        {
+            Encoding.UTF8.GetBytes(word, bytes);
+            for (var i = 0; i < bytes.Length; i++) chars[i] = ByteLevelAlphabet.ForByte(bytes[i]);
+            return _vocabBySpan.TryGetValue(chars, out id);
+        }
+        finally
+        {
+            if (rented is not null) ArrayPool<byte>.Shared.Return(rented);
+            if (rentedChars is not null) ArrayPool<char>.Shared.Return(rentedChars);
+        }
+    }
+
+    private string Normalize(string text) => _normalization is { } form ? text.Normalize(form) : text;
+
+    /// <summary>Well-formed UTF-16 unchanged; each unpaired surrogate becomes U+FFFD (string.Normalize would throw on it).</summary>
+    private static string ReplaceLoneSurrogates(string text)
+    {
+        var first = text.AsSpan().IndexOfAnyInRange('\uD800', '\uDFFF');
+        if (first < 0) return text;
+        char[]? copy = null;
+        for (var i = first; i < text.Length; i++)
+        {
+            if (!char.IsSurrogate(text[i])) continue;
+            if (char.IsHighSurrogate(text[i]) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
+            {
+                i++;
+                continue;
+            }
+            (copy ??= text.ToCharArray())[i] = '\uFFFD';
+        }
+        return copy is null ? text : new string(copy);
+    }
+
+    /// <summary>
+    /// Decodes ids to text as Hugging Face does: byte-level tokens back to UTF-8 (an incomplete character becomes
+    /// U+FFFD), added tokens verbatim, and with <paramref name="skipSpecialTokens"/> the added tokens marked
+    /// <c>"special": true</c> left out (others, such as Qwen's <c>&lt;think&gt;</c>, stay). Ids the tokenizer does not
+    /// know (padding rows of a larger model vocabulary) are skipped.
+    /// </summary>
     public string Decode(IEnumerable<int> ids, bool skipSpecialTokens = false)
     {
         ArgumentNullException.ThrowIfNull(ids);
-        var known = ids.Where(id => _idToToken.ContainsKey(id) && !(skipSpecialTokens && IsSpecial(id)));
-        return _bpe.Decode(known, considerSpecialTokens: !skipSpecialTokens);
+        var text = new StringBuilder();
+        var bytes = new List<byte>();
+        void Flush()
+        {
+            if (bytes.Count == 0) return;
+            text.Append(Encoding.UTF8.GetString(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(bytes)));
+            bytes.Clear();
+        }
+        foreach (var id in ids)
+        {
+            if (_addedById.TryGetValue(id, out var added))
+            {
+                // A skipped token is gone before the bytes are grouped: the bytes on either side join, as in Hugging Face.
+                if (skipSpecialTokens && added.Special) continue;
+                Flush();
+                text.Append(added.Content);
+                continue;
+            }
+            if (!_idToToken.TryGetValue(id, out var token)) continue;
+            var start = bytes.Count;
+            foreach (var c in token)
+            {
+                if (ByteLevelAlphabet.TryGetByte(c, out var b)) bytes.Add(b);
+                else
+                {
+                    // Like Hugging Face: a token with a character outside the byte alphabet stands for its own UTF-8.
+                    bytes.RemoveRange(start, bytes.Count - start);
+                    bytes.AddRange(Encoding.UTF8.GetBytes(token));
+                    break;
+                }
+            }
+        }
+        Flush();
+        return text.ToString();
     }
 
-    public bool IsSpecial(int id) => _idToToken.TryGetValue(id, out var t) && SpecialTokens.ContainsKey(t);
+    /// <summary>Whether <paramref name="id"/> is an added token marked <c>"special": true</c>.</summary>
+    public bool IsSpecial(int id) => _addedById.TryGetValue(id, out var a) && a.Special;
 
+    /// <summary>The id of an added token or vocabulary entry (in vocabulary characters, e.g. "Ġthe"), or null.</summary>
     public int? TokenToId(string token) =>
-        SpecialTokens.TryGetValue(token, out var s) ? s : _bpe.Vocabulary.TryGetValue(token, out var v) ? v : null;
+        AddedTokens.TryGetValue(token, out var s) ? s : _vocab.TryGetValue(token, out var v) ? v : null;
 
+    /// <summary>The added token or vocabulary entry with this id, or null.</summary>
     public string? IdToToken(int id) => _idToToken.GetValueOrDefault(id);
 
     /// <summary>Loads <c>tokenizer.json</c> (and <c>tokenizer_config.json</c> when present) from a checkpoint directory.</summary>
@@ -108,14 +272,24 @@ public sealed class TextTokenizer
         }
         if (!System.Text.Unicode.Utf8.IsValid(bytes)) throw new TokenizerException(tokenizerJsonPath, "not valid UTF-8");
         var named = ReadTokenizerConfig(tokenizerConfigPath);
+        TokenizerDefinition definition;
         try
         {
             using var doc = JsonDocument.Parse(bytes, new JsonDocumentOptions { MaxDepth = 64 });
-            return Build(doc.RootElement, tokenizerJsonPath, named);
+            definition = TokenizerDefinition.Read(doc.RootElement, tokenizerJsonPath);
         }
         catch (JsonException e)
         {
             throw new TokenizerException(tokenizerJsonPath, $"not valid JSON: {e.Message}", e);
+        }
+        catch (InvalidOperationException e)
+        {
+            // An escaped lone surrogate ("\ud800") parses, but reading it as a string throws this.
+            throw new TokenizerException(tokenizerJsonPath, $"holds a string that is not valid Unicode: {e.Message}", e);
+        }
+        try
+        {
+            return new TextTokenizer(tokenizerJsonPath, definition, named);
         }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException or FormatException or KeyNotFoundException)
         {
@@ -123,174 +297,6 @@ public sealed class TextTokenizer
             throw new TokenizerException(tokenizerJsonPath, $"cannot build the BPE tokenizer: {e.Message}", e);
         }
     }
-
-    private static TextTokenizer Build(JsonElement root, string path, Dictionary<string, string> named)
-    {
-        TokenizerException Bad(string problem) => new(path, problem);
-        if (root.ValueKind != JsonValueKind.Object) throw Bad("expected a JSON object");
-        if (!root.TryGetProperty("model", out var model) || model.ValueKind != JsonValueKind.Object)
-            throw Bad("'model' is missing");
-        var type = model.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
-        if (type != "BPE") throw Bad($"model type '{type ?? "(missing)"}' is not supported (expected 'BPE')");
-        if (!model.TryGetProperty("vocab", out var vocabElement) || vocabElement.ValueKind != JsonValueKind.Object)
-            throw Bad("'model.vocab' is missing or not an object");
-
-        var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
-        var idToToken = new Dictionary<int, string>();
-        foreach (var p in vocabElement.EnumerateObject())
-        {
-            if (p.Value.ValueKind != JsonValueKind.Number || !p.Value.TryGetInt32(out var id) || id < 0)
-                throw Bad($"vocab entry '{p.Name}' has id {p.Value}, expected a non-negative integer");
-            if (!vocab.TryAdd(p.Name, id)) throw Bad($"vocab entry '{p.Name}' appears twice");
-            if (!idToToken.TryAdd(id, p.Name)) throw Bad($"vocab id {id} is used by both '{idToToken[id]}' and '{p.Name}'");
-        }
-        if (vocab.Count == 0) throw Bad("'model.vocab' is empty");
-
-        var merges = new List<string>();
-        if (model.TryGetProperty("merges", out var mergesElement) && mergesElement.ValueKind != JsonValueKind.Null)
-        {
-            if (mergesElement.ValueKind != JsonValueKind.Array) throw Bad("'model.merges' must be an array");
-            var n = 0;
-            foreach (var m in mergesElement.EnumerateArray())
-            {
-                n++;
-                string left, right;
-                if (m.ValueKind == JsonValueKind.String)
-                {
-                    var parts = m.GetString()!.Split(' ');
-                    if (parts.Length != 2 || parts[0].Length == 0 || parts[1].Length == 0)
-                        throw Bad($"merge #{n} \"{m.GetString()}\" is not two tokens separated by one space");
-                    (left, right) = (parts[0], parts[1]);
-                }
-                else if (m.ValueKind == JsonValueKind.Array && m.GetArrayLength() == 2 &&
-                         m[0].ValueKind == JsonValueKind.String && m[1].ValueKind == JsonValueKind.String)
-                {
-                    (left, right) = (m[0].GetString()!, m[1].GetString()!);
-                    if (left.Length == 0 || right.Length == 0 || left.Contains(' ') || right.Contains(' '))
-                        throw Bad($"merge #{n} [\"{left}\", \"{right}\"]: tokens with spaces are not supported by a byte-level BPE");
-                }
-                else throw Bad($"merge #{n} must be \"a b\" or [\"a\", \"b\"]");
-                if (!vocab.ContainsKey(left) || !vocab.ContainsKey(right) || !vocab.ContainsKey(left + right))
-                    throw Bad($"merge #{n} ({left} + {right}) uses a token missing from the vocab");
-                merges.Add(left + " " + right);
-            }
-        }
-
-        var special = new Dictionary<string, int>(StringComparer.Ordinal);
-        if (root.TryGetProperty("added_tokens", out var added) && added.ValueKind != JsonValueKind.Null)
-        {
-            if (added.ValueKind != JsonValueKind.Array) throw Bad("'added_tokens' must be an array");
-            foreach (var a in added.EnumerateArray())
-            {
-                if (a.ValueKind != JsonValueKind.Object ||
-                    !a.TryGetProperty("id", out var idElement) || !idElement.TryGetInt32(out var id) || id < 0 ||
-                    !a.TryGetProperty("content", out var contentElement) || contentElement.ValueKind != JsonValueKind.String ||
-                    string.IsNullOrEmpty(contentElement.GetString()))
-                    throw Bad("every added_tokens entry needs a non-negative integer 'id' and a non-empty 'content'");
-                var content = contentElement.GetString()!;
-                if (special.TryGetValue(content, out var prior) && prior != id) throw Bad($"added token '{content}' has two ids");
-                if (idToToken.TryGetValue(id, out var existing) && existing != content)
-                    throw Bad($"added token '{content}' reuses id {id} of '{existing}'");
-                special[content] = id;
-                idToToken[id] = content;
-            }
-        }
-
-        // The vocabulary size is the largest id + 1, which must fit an int (int.MaxValue made it wrap negative).
-        if (idToToken.Keys.Max() == int.MaxValue) throw Bad($"token id {int.MaxValue} is too large for a vocabulary");
-
-        var pattern = PreTokenizerPattern(root, Bad);
-        var options = new BpeOptions(vocab.Where(kv => !special.ContainsKey(kv.Key)))
-        {
-            Merges = merges,
-            SpecialTokens = special,
-            ByteLevel = true,
-            PreTokenizer = new EmptyMatchGuard(new RegexPreTokenizer(new Regex(pattern, RegexOptions.CultureInvariant, SplitRegexTimeout), special), path),
-            Normalizer = NormalizerFor(root, Bad),
-        };
-        var bpe = BpeTokenizer.Create(options);
-
-        int? Named(string key, string[] fallbacks)
-        {
-            if (named.TryGetValue(key, out var content))
-                return special.TryGetValue(content, out var id) ? id : vocab.TryGetValue(content, out id) ? id
-                    : throw Bad($"{ConfigFileName} names {key} '{content}', which is not a token");
-            foreach (var f in fallbacks)
-                if (special.TryGetValue(f, out var id)) return id;
-            return null;
-        }
-        return new TextTokenizer(path, bpe, special, idToToken,
-            eos: Named("eos_token", EosTokenNames),
-            pad: Named("pad_token", []),
-            bos: Named("bos_token", []),
-            mask: Named("mask_token", MaskTokenNames));
-    }
-
-    /// <summary>
-    /// The split regex of the pre-tokenizer: Qwen2/LLaDA use Sequence[Split(Regex), ByteLevel(use_regex=false)],
-    /// GPT-2 a bare ByteLevel(use_regex=true). Anything else is refused rather than tokenised differently.
-    /// </summary>
-    private static string PreTokenizerPattern(JsonElement root, Func<string, TokenizerException> bad)
-    {
-        if (!root.TryGetProperty("pre_tokenizer", out var pre) || pre.ValueKind == JsonValueKind.Null)
-            throw bad("'pre_tokenizer' is missing; a byte-level BPE needs a ByteLevel pre-tokenizer");
-        var steps = TypeOf(pre) == "Sequence" && pre.TryGetProperty("pretokenizers", out var seq) && seq.ValueKind == JsonValueKind.Array
-            ? seq.EnumerateArray().ToList()
-            : [pre];
-        string? pattern = null;
-        var byteLevel = false;
-        foreach (var step in steps)
-        {
-            switch (TypeOf(step))
-            {
-                case "Split":
-                    if (pattern is not null) throw bad("more than one Split pre-tokenizer is not supported");
-                    if (!step.TryGetProperty("pattern", out var p) || p.ValueKind != JsonValueKind.Object ||
-                        !p.TryGetProperty("Regex", out var regex) || regex.ValueKind != JsonValueKind.String)
-                        throw bad("Split pre-tokenizer needs a {\"Regex\": ...} pattern");
-                    if (step.TryGetProperty("behavior", out var behavior) && behavior.GetString() != "Isolated")
-                        throw bad($"Split behavior '{behavior}' is not supported (expected 'Isolated')");
-                    if (step.TryGetProperty("invert", out var invert) && invert.ValueKind == JsonValueKind.True)
-                        throw bad("Split with invert=true is not supported");
-                    pattern = regex.GetString()!;
-                    bool matchesEmpty;
-                    try { matchesEmpty = new Regex(pattern, RegexOptions.None, SplitRegexTimeout).IsMatch(""); }
-                    catch (ArgumentException e) { throw bad($"Split regex is not valid: {e.Message}"); }
-                    // The library's split loop never advances past an empty match: Encode would spin forever.
-                    if (matchesEmpty) throw bad($"Split regex '{pattern}' matches the empty string");
-                    break;
-                case "ByteLevel":
-                    byteLevel = true;
-                    if (step.TryGetProperty("add_prefix_space", out var aps) && aps.ValueKind == JsonValueKind.True)
-                        throw bad("ByteLevel add_prefix_space=true is not supported");
-                    var useRegex = !step.TryGetProperty("use_regex", out var ur) || ur.ValueKind != JsonValueKind.False;
-                    if (useRegex)
-                    {
-                        if (pattern is not null) throw bad("ByteLevel use_regex=true after a Split is not supported");
-                        pattern = Gpt2Pattern;
-                    }
-                    break;
-                default:
-                    throw bad($"pre-tokenizer '{TypeOf(step) ?? "(no type)"}' is not supported (expected Split and ByteLevel)");
-            }
-        }
-        if (!byteLevel) throw bad("the pre-tokenizer has no ByteLevel step; only byte-level BPE tokenizers are supported");
-        return pattern ?? throw bad("the pre-tokenizer has no split pattern");
-    }
-
-    private static Normalizer? NormalizerFor(JsonElement root, Func<string, TokenizerException> bad)
-    {
-        if (!root.TryGetProperty("normalizer", out var n) || n.ValueKind == JsonValueKind.Null) return null;
-        return TypeOf(n) switch
-        {
-            "NFC" => new UnicodeNormalizer(NormalizationForm.FormC),
-            "NFKC" => new UnicodeNormalizer(NormalizationForm.FormKC),
-            var other => throw bad($"normalizer '{other ?? "(no type)"}' is not supported (expected NFC, NFKC or null)"),
-        };
-    }
-
-    private static string? TypeOf(JsonElement e) =>
-        e.ValueKind == JsonValueKind.Object && e.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
 
     /// <summary>Reads eos/pad/bos/mask token names from tokenizer_config.json (string or {"content": ...}).</summary>
     private static Dictionary<string, string> ReadTokenizerConfig(string? path)
@@ -326,33 +332,5 @@ public sealed class TextTokenizer
         {
             throw new TokenizerException(path, $"cannot read: {e.Message}", e);
         }
-    }
-
-    /// <summary>
-    /// Refuses a zero-length split. Microsoft.ML.Tokenizers' split loop restarts at the end of the last match, so
-    /// an empty match (a pattern such as <c>\b</c> that matches empty only in context, which the load-time check
-    /// cannot see) repeats forever; this turns that hang into an error naming the file.
-    /// </summary>
-    private sealed class EmptyMatchGuard(PreTokenizer inner, string source) : PreTokenizer
-    {
-        public override IEnumerable<(int Offset, int Length)> PreTokenize(string text) => Guard(inner.PreTokenize(text));
-
-        public override IEnumerable<(int Offset, int Length)> PreTokenize(ReadOnlySpan<char> text) => Guard(inner.PreTokenize(text));
-
-        private IEnumerable<(int Offset, int Length)> Guard(IEnumerable<(int Offset, int Length)> splits)
-        {
-            foreach (var split in splits)
-            {
-                if (split.Length == 0)
-                    throw new TokenizerException(source, $"the pre-tokenizer's split regex matched the empty string at offset {split.Offset}");
-                yield return split;
-            }
-        }
-    }
-
-    private sealed class UnicodeNormalizer(NormalizationForm form) : Normalizer
-    {
-        public override string Normalize(string original) => original.Normalize(form);
-        public override string Normalize(ReadOnlySpan<char> original) => original.ToString().Normalize(form);
     }
 }

@@ -10,7 +10,7 @@ namespace PolicyKit.Diffusion.Tests.Reliability;
 public enum TokenizerEditKind
 {
     RemoveKey, ModelType, VocabId, VocabDuplicateId, VocabRemove, VocabHugeId, Merge, MergesNotArray, AddedToken,
-    PreTokenizer, Normalizer, ConfigToken, FlipByte, Truncate,
+    PreTokenizer, Normalizer, ConfigToken, FlipByte, Truncate, ModelOption, AddedTokenFlag, RootField,
 }
 
 public sealed record TokenizerEdit(TokenizerEditKind Kind, int A, int B)
@@ -36,12 +36,16 @@ public class TokenizerFuzzTests(ITestOutputHelper output)
     [
         "-1", "0", "2147483647", "2147483648", "1.5", "\"7\"", "null", "true", "[]", "{}", "\"\"", "\"\\ud800\"",
         "\"a\"", "\"a b c\"", "[\"a\"]", "[\"Ġ\", \"zz\"]", "[\"a b\", \"c\"]", "\"(\"", "\"[\"", "\"Split\"", "\"ByteLevel\"",
-        "\"WordPiece\"", "\"NFC\"", "\"Lowercase\"", "\"Isolated\"", "\"Removed\"", "3",
+        "\"WordPiece\"", "\"NFC\"", "\"Lowercase\"", "\"Isolated\"", "\"Removed\"", "3", "false", "{\"type\": \"ByteLevel\"}",
     ];
 
     private static readonly string[] RemovableKeys = ["model", "added_tokens", "pre_tokenizer", "normalizer", "model.type", "model.vocab", "model.merges"];
 
-    private static readonly string[] SampleTexts = ["the cat sat on the mat", "Hello, World! 123", "é 名前 \u00e9\u0301", " ", "<|endoftext|> and <|mask|>", "a\nb\r\n\tc"];
+    private static readonly string[] SampleTexts = ["the cat sat on the mat", "Hello, World! 123", "é 名前 \u00e9\u0301", " ", "<|endoftext|> and <|mask|>", "a\nb\r\n\tc", "𝟏𝟐 𞤀's 👨‍👩‍👧 ing"];
+
+    private static readonly string[] ModelOptions = ["dropout", "unk_token", "continuing_subword_prefix", "end_of_word_suffix", "byte_fallback", "ignore_merges", "fuse_unk"];
+    private static readonly string[] AddedTokenFlags = ["single_word", "lstrip", "rstrip", "normalized", "special"];
+    private static readonly string[] RootFields = ["truncation", "padding", "decoder", "post_processor"];
 
     private static readonly Gen<TokenizerEdit> AnyEdit =
         from kind in Gen.Elements(Enum.GetValues<TokenizerEditKind>())
@@ -147,6 +151,16 @@ public class TokenizerFuzzTests(ITestOutputHelper output)
                 break;
             case TokenizerEditKind.Normalizer:
                 root["normalizer"] = e.A % 2 == 0 ? Marker(e.B) : new JsonObject { ["type"] = Marker(e.B) };
+                break;
+            case TokenizerEditKind.ModelOption when model is not null:
+                model[ModelOptions[e.A % ModelOptions.Length]] = Marker(e.B);
+                break;
+            case TokenizerEditKind.AddedTokenFlag when added is { Count: > 0 } && added[e.A % added.Count] is JsonObject flagged:
+                // Half the time a plain true/false, which the loader must either honour or refuse by name.
+                flagged[AddedTokenFlags[e.B % AddedTokenFlags.Length]] = e.B % 4 < 2 ? e.B % 2 == 0 : Marker(e.B / 4);
+                break;
+            case TokenizerEditKind.RootField:
+                root[RootFields[e.A % RootFields.Length]] = e.B % 3 == 0 ? null : Marker(e.B);
                 break;
             case TokenizerEditKind.ConfigToken:
                 config[new[] { "eos_token", "pad_token", "bos_token", "mask_token" }[e.A % 4]] =
