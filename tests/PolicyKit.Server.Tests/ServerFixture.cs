@@ -20,6 +20,16 @@ public class ServerFixture : IAsyncLifetime
 
     public const string ModelId = "policykit-ref";
 
+    protected virtual void Configure(PolicyKit.Hosting.PolicyKitOptions options)
+    {
+        options.ModelDirectory = ShippedModel.Directory;
+        options.DefaultPolicy = "none";
+        options.Sampler.GenLength = 32;
+        options.Sampler.Steps = 32;
+        options.Sampler.BlockLength = 16;
+        options.Sampler.Threshold = 0.9;
+    }
+
     public Uri BaseAddress { get; private set; } = null!;
 
     public HttpClient Http { get; } = new() { Timeout = TimeSpan.FromMinutes(3) };
@@ -28,15 +38,7 @@ public class ServerFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _app = PolicyKitServerApp.Build("http://127.0.0.1:0", options =>
-        {
-            options.ModelDirectory = ShippedModel.Directory;
-            options.DefaultPolicy = "none";
-            options.Sampler.GenLength = 32;
-            options.Sampler.Steps = 32;
-            options.Sampler.BlockLength = 16;
-            options.Sampler.Threshold = 0.9;
-        }, server =>
+        _app = PolicyKitServerApp.Build("http://127.0.0.1:0", Configure, server =>
         {
             server.MaxConcurrentRequests = MaxConcurrentRequests;
             server.MaxQueuedRequests = MaxQueuedRequests;

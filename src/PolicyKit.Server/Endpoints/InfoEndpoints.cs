@@ -27,7 +27,7 @@ internal static class InfoEndpoints
             completed = metrics.Completed,
             cancelled = metrics.Cancelled,
             failed = metrics.Failed,
-            rejected = metrics.RejectedTotal,
+            rejected = metrics.Rejected,
         });
 
     public static Task NotFound(HttpContext context, string message, string code = "unknown_url") =>

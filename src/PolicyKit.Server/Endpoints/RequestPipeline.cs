@@ -32,16 +32,17 @@ internal static class RequestPipeline
         try
         {
             await generate();
-            metrics.Succeeded();
+            metrics.OnCompleted();
         }
-        catch (OperationCanceledException) when (aborted.IsCancellationRequested)
+        catch when (aborted.IsCancellationRequested)
         {
-            metrics.WasCancelled();
+            // However the client's leaving surfaced (the sampler's cancellation, a write to a closed connection).
+            metrics.OnCancelled();
             throw;
         }
         catch
         {
-            metrics.HasFailed();
+            metrics.OnFailed();
             throw;
         }
     }
@@ -54,9 +55,9 @@ internal static class RequestPipeline
         {
             await handle();
         }
-        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        catch (Exception) when (context.RequestAborted.IsCancellationRequested)
         {
-            // The client went away: there is no one to answer.
+            // The client went away (whatever that surfaced as): there is no one to answer.
         }
         catch (OpenAIRequestException e) when (!response.HasStarted)
         {

@@ -42,7 +42,7 @@ public sealed class GenerationGate : IDisposable
         if (!lease.IsAcquired)
         {
             lease.Dispose();
-            _metrics.Rejected();
+            _metrics.OnRejected();
             throw new OpenAIRequestException(StatusCodes.Status429TooManyRequests,
                 "The server is busy: every generation slot is taken and the queue is full. Retry later.",
                 type: "rate_limit_exceeded", code: "queue_full");
@@ -61,14 +61,14 @@ public sealed class GenerationGate : IDisposable
         {
             _lease = lease;
             _metrics = metrics;
-            metrics.Started();
+            metrics.OnStarted();
         }
 
         public void Dispose()
         {
             if (Interlocked.Exchange(ref _lease, null) is { } lease)
             {
-                _metrics.Ended();
+                _metrics.OnEnded();
                 lease.Dispose();
             }
         }
@@ -84,16 +84,23 @@ public sealed class ServerMetrics
     private int _inFlight;
     private long _completed, _cancelled, _failed, _rejected;
 
+    /// <summary>Admitted requests whose generation has not ended yet.</summary>
     public int InFlight => Volatile.Read(ref _inFlight);
-    public long Completed => Interlocked.Read(ref _completed);
-    public long Cancelled => Interlocked.Read(ref _cancelled);
-    public long Failed => Interlocked.Read(ref _failed);
-    public long RejectedTotal => Interlocked.Read(ref _rejected);
 
-    internal void Started() => Interlocked.Increment(ref _inFlight);
-    internal void Ended() => Interlocked.Decrement(ref _inFlight);
-    internal void Succeeded() => Interlocked.Increment(ref _completed);
-    internal void WasCancelled() => Interlocked.Increment(ref _cancelled);
-    internal void HasFailed() => Interlocked.Increment(ref _failed);
-    internal void Rejected() => Interlocked.Increment(ref _rejected);
+    public long Completed => Interlocked.Read(ref _completed);
+
+    /// <summary>Generations stopped because their client went away.</summary>
+    public long Cancelled => Interlocked.Read(ref _cancelled);
+
+    public long Failed => Interlocked.Read(ref _failed);
+
+    /// <summary>Requests refused with 429.</summary>
+    public long Rejected => Interlocked.Read(ref _rejected);
+
+    internal void OnStarted() => Interlocked.Increment(ref _inFlight);
+    internal void OnEnded() => Interlocked.Decrement(ref _inFlight);
+    internal void OnCompleted() => Interlocked.Increment(ref _completed);
+    internal void OnCancelled() => Interlocked.Increment(ref _cancelled);
+    internal void OnFailed() => Interlocked.Increment(ref _failed);
+    internal void OnRejected() => Interlocked.Increment(ref _rejected);
 }
