@@ -64,7 +64,7 @@ public sealed class ConcurrencyTests(ServerFixture server)
 public sealed class QueueTests(SingleSlotServerFixture server) : IClassFixture<SingleSlotServerFixture>
 {
     [Fact]
-    public async Task A_request_beyond_the_slots_and_the_queue_gets_429_with_an_OpenAI_error()
+    public async Task A_request_waits_for_the_slot_and_one_beyond_the_queue_gets_429_with_an_OpenAI_error()
     {
         var longBody = new
         {
@@ -74,22 +74,30 @@ public sealed class QueueTests(SingleSlotServerFixture server) : IClassFixture<S
         var first = server.Http.PostAsJsonAsync("/v1/completions", longBody, cancel.Token);
         await server.WaitUntilBusyAsync(1, TimeSpan.FromSeconds(30));
 
-        using var second = await server.Http.PostAsJsonAsync("/v1/completions", new { model = ServerFixture.ModelId, prompt = "y" });
-        Assert.Equal(HttpStatusCode.TooManyRequests, second.StatusCode);
-        Assert.NotNull(second.Headers.RetryAfter);
-        var error = (await second.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("error");
+        var sample = Transform.Samples(1)[0];
+        var queued = server.Http.PostAsJsonAsync("/v1/completions", new { model = ServerFixture.ModelId, prompt = sample.Prompt });
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while ((await server.HealthAsync()).GetProperty("queued").GetInt64() < 1 && DateTime.UtcNow < deadline) await Task.Delay(50);
+        Assert.False(queued.IsCompleted, "the second request was answered while the only slot was busy");
+
+        using var refused = await server.Http.PostAsJsonAsync("/v1/completions", new { model = ServerFixture.ModelId, prompt = "y" });
+        Assert.Equal(HttpStatusCode.TooManyRequests, refused.StatusCode);
+        Assert.NotNull(refused.Headers.RetryAfter);
+        var error = (await refused.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("error");
         Assert.Equal("queue_full", error.GetProperty("code").GetString());
         Assert.Contains("busy", error.GetProperty("message").GetString());
 
+        // Cancelling the first frees the slot for the waiting one, which gets its exact answer.
         await cancel.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => first);
+        using var answered = await queued;
+        Assert.Equal(HttpStatusCode.OK, answered.StatusCode);
+        var text = (await answered.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("choices")[0].GetProperty("text").GetString();
+        Assert.Equal(sample.Answer, text);
+
         var health = await server.WaitUntilIdleAsync(TimeSpan.FromSeconds(30));
         Assert.Equal(0, health.GetProperty("in_flight").GetInt32());
         Assert.Equal(1, health.GetProperty("rejected").GetInt64());
-
-        // The slot is free again.
-        var sample = Transform.Samples(1)[0];
-        using var third = await server.Http.PostAsJsonAsync("/v1/completions", new { model = ServerFixture.ModelId, prompt = sample.Prompt });
-        Assert.Equal(HttpStatusCode.OK, third.StatusCode);
+        Assert.Equal(1, health.GetProperty("cancelled").GetInt64());
     }
 }

@@ -81,11 +81,11 @@ public class ServerFixture : IAsyncLifetime
     }
 }
 
-/// <summary>A server with one generation slot and no queue, to see a second request refused.</summary>
+/// <summary>A server with one generation slot and room for one waiting request, to see a third refused.</summary>
 public sealed class SingleSlotServerFixture : ServerFixture
 {
     protected override int MaxConcurrentRequests => 1;
-    protected override int MaxQueuedRequests => 0;
+    protected override int MaxQueuedRequests => 1;
 }
 
 /// <summary>The tests that share one server run one after another, so each sees only its own requests in /health.</summary>

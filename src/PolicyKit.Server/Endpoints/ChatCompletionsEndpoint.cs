@@ -47,7 +47,7 @@ internal sealed class ChatCompletionsEndpoint(IChatClient chat, ServedModels mod
     {
         var answer = await chat.GetResponseAsync(request.Messages, options, aborted);
         var (text, stopped) = StopSequences.Cut(answer.Text, request.Stop);
-        await OpenAIRequestException.WriteAsync(response, StatusCodes.Status200OK, new
+        await JsonResponse.WriteAsync(response, StatusCodes.Status200OK, new
         {
             id,
             @object = "chat.completion",

@@ -31,7 +31,7 @@ internal sealed class CompletionsEndpoint(IDiffusionGenerator generator, Diffusi
             var usage = new { prompt_tokens = promptTokens, completion_tokens = answer.CompletionTokens, total_tokens = promptTokens + answer.CompletionTokens };
             if (!request.Stream)
             {
-                await OpenAIRequestException.WriteAsync(response, StatusCodes.Status200OK, new
+                await JsonResponse.WriteAsync(response, StatusCodes.Status200OK, new
                 {
                     id, @object = "text_completion", created, model = request.Model, system_fingerprint = (string?)null,
                     choices = new[] { new { text = answer.Text, index = 0, logprobs = (object?)null, finish_reason = answer.FinishReason } },

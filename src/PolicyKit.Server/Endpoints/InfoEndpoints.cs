@@ -7,17 +7,17 @@ namespace PolicyKit.Server.Endpoints;
 internal static class InfoEndpoints
 {
     public static Task ModelsAsync(HttpContext context, ServedModels models) =>
-        OpenAIRequestException.WriteAsync(context.Response, StatusCodes.Status200OK,
+        JsonResponse.WriteAsync(context.Response, StatusCodes.Status200OK,
             new { @object = "list", data = models.Ids.Select(id => Model(id, models)).ToArray() });
 
     public static Task ModelAsync(HttpContext context, string id, ServedModels models) =>
         models.Ids.Contains(id)
-            ? OpenAIRequestException.WriteAsync(context.Response, StatusCodes.Status200OK, Model(id, models))
+            ? JsonResponse.WriteAsync(context.Response, StatusCodes.Status200OK, Model(id, models))
             : NotFound(context, $"The model '{id}' does not exist.", "model_not_found");
 
     /// <summary>Liveness and load: generations in flight and waiting, and how the finished ones ended.</summary>
     public static Task HealthAsync(HttpContext context, ServedModels models, GenerationGate gate, ServerMetrics metrics) =>
-        OpenAIRequestException.WriteAsync(context.Response, StatusCodes.Status200OK, new
+        JsonResponse.WriteAsync(context.Response, StatusCodes.Status200OK, new
         {
             status = "ok",
             model = models.Id,
@@ -31,7 +31,7 @@ internal static class InfoEndpoints
         });
 
     public static Task NotFound(HttpContext context, string message, string code = "unknown_url") =>
-        OpenAIRequestException.WriteAsync(context.Response, StatusCodes.Status404NotFound,
+        JsonResponse.WriteAsync(context.Response, StatusCodes.Status404NotFound,
             new OpenAIRequestException(StatusCodes.Status404NotFound, message, code: code).ToBody());
 
     private static object Model(string id, ServedModels models) => new { id, @object = "model", created = models.Created, owned_by = "policykit" };

@@ -62,20 +62,20 @@ internal static class RequestPipeline
         catch (OpenAIRequestException e) when (!response.HasStarted)
         {
             if (e.StatusCode == StatusCodes.Status429TooManyRequests) response.Headers.RetryAfter = "1";
-            await OpenAIRequestException.WriteAsync(response, e.StatusCode, e.ToBody());
+            await JsonResponse.WriteAsync(response, e.StatusCode, e.ToBody());
         }
         catch (ArgumentException e) when (!response.HasStarted)
         {
             // The engine or chat client refused the settings or the input (e.g. a prompt longer than the model allows).
             var refused = OpenAIRequestException.BadRequest(FieldOf(e.ParamName, inputField), GenerationSettings.WithoutParameterSuffix(e.Message));
-            await OpenAIRequestException.WriteAsync(response, refused.StatusCode, refused.ToBody());
+            await JsonResponse.WriteAsync(response, refused.StatusCode, refused.ToBody());
         }
         catch (Exception e)
         {
             logger.LogError(e, "{Path} failed", context.Request.Path);
             var body = new { error = new { message = $"The server failed to generate: {e.Message}", type = "server_error", param = (string?)null, code = (string?)null } };
             if (!response.HasStarted)
-                await OpenAIRequestException.WriteAsync(response, StatusCodes.Status500InternalServerError, body);
+                await JsonResponse.WriteAsync(response, StatusCodes.Status500InternalServerError, body);
             else if (response.ContentType == "text/event-stream")
                 await ServerSentEvents.DataAsync(response, body, CancellationToken.None);  // headers are gone: an error event, no [DONE]
         }

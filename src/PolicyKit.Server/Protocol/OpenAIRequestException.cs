@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 
 namespace PolicyKit.Server.Protocol;
@@ -26,11 +25,4 @@ public sealed class OpenAIRequestException(int statusCode, string message, strin
 
     /// <summary>The error body as OpenAI writes it.</summary>
     public object ToBody() => new { error = new { message = Message, type = Type, param = Param, code = Code } };
-
-    internal static Task WriteAsync(HttpResponse response, int statusCode, object body)
-    {
-        response.StatusCode = statusCode;
-        response.ContentType = "application/json";
-        return response.WriteAsync(JsonSerializer.Serialize(body));
-    }
 }
