@@ -110,7 +110,7 @@ public class CliTests
     [Fact]
     public void Every_command_has_help()
     {
-        foreach (var command in new[] { "generate", "new-model", "policies", "bench", "train" })
+        foreach (var command in new[] { "generate", "new-model", "policies", "bench", "train", "serve" })
         {
             var run = CliProcess.Run(command, "--help");
             Assert.Equal(0, run.ExitCode);
@@ -184,6 +184,130 @@ public class CliTests
         Assert.Contains("CUDA", run.Stderr);  // the runtime's message, not a parse error for an unknown option
         Assert.DoesNotContain("   at ", run.Stderr);
         Assert.False(Directory.Exists(dir), "a failed start left a half-written model directory");
+    }
+
+    [Fact]
+    public async Task Serve_answers_an_OpenAI_request_on_the_shipped_model_and_stops_on_ctrl_c()
+    {
+        var dll = Path.Combine(AppContext.BaseDirectory, "PolicyKit.Cli.dll");
+        var info = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { dll, "serve", "--urls", "http://127.0.0.1:0", "--policy", "none", "--threshold", "0.9" })
+            info.ArgumentList.Add(a);
+        using var process = System.Diagnostics.Process.Start(info)!;
+        var stderr = process.StandardError.ReadToEndAsync();
+        try
+        {
+            // The line that says where it listens, once the model is loaded.
+            string? line;
+            do line = await process.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromMinutes(2));
+            while (line is not null && !line.StartsWith("policykit serve: ", StringComparison.Ordinal));
+            if (line is null) Assert.Fail("serve ended before listening: " + await stderr);
+            var url = System.Text.RegularExpressions.Regex.Match(line!, @"http://127\.0\.0\.1:\d+").Value;
+            var stdout = process.StandardOutput.ReadToEndAsync();
+
+            var sample = PolicyKit.Tasks.TaskSuite.TestSet(new PolicyKit.Tasks.TransformTask(), 1)[0];
+            using var http = new HttpClient { BaseAddress = new Uri(url), Timeout = TimeSpan.FromMinutes(2) };
+            var body = JsonSerializer.Serialize(new { model = "policykit-ref", messages = new[] { new { role = "user", content = sample.Prompt } } });
+            using var response = await http.PostAsync("/v1/chat/completions", new StringContent(body, System.Text.Encoding.UTF8, "application/json"));
+            using var answer = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+            Assert.Equal(sample.Answer, answer.RootElement.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
+
+            using (var kill = System.Diagnostics.Process.Start("kill", ["-INT", process.Id.ToString()])) kill.WaitForExit();
+            Assert.True(process.WaitForExit(TimeSpan.FromSeconds(60)), "still serving 60 s after Ctrl+C");
+            Assert.Equal(0, process.ExitCode);
+            await stdout;
+        }
+        finally
+        {
+            if (!process.HasExited) process.Kill(entireProcessTree: true);
+        }
+    }
+
+    [Fact]
+    public void Serve_with_an_unknown_policy_fails_in_one_line()
+    {
+        var run = CliProcess.Run("serve", "--policy", "nope", "--urls", "http://127.0.0.1:0");
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains("--policy", run.Stderr);
+        Assert.DoesNotContain("   at ", run.Stderr);
+    }
+
+    [Fact]
+    public void Bench_data_reports_every_bad_line_by_its_number()
+    {
+        var dir = TempDirectory("pk-data-");
+        try
+        {
+            var file = Path.Combine(dir, "mine.jsonl");
+            File.WriteAllLines(file,
+            [
+                """{"prompt": "aBbC=", "answer": "bCaB"}""",
+                """{"prompt": "aBbC=", "answer": """,
+                """{"prompt": 5, "answer": "x"}""",
+                "",
+                """{"prompt": "aB="}""",
+                """["prompt", "answer"]""",
+            ]);
+            var run = CliProcess.Run("bench", "--data", file, "--policies", "none");
+            Assert.Equal(2, run.ExitCode);
+            var line = Assert.Single(run.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            Assert.Contains("line 2: not valid JSON", line);
+            Assert.Contains("line 3: \"prompt\" must be a string", line);
+            Assert.Contains("line 5: \"answer\" is missing", line);
+            Assert.Contains("line 6: expected a JSON object", line);
+            Assert.DoesNotContain("line 1:", line);
+            Assert.DoesNotContain("line 4:", line);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
+    public void Bench_data_names_the_line_whose_answer_cannot_fit_the_gen_length()
+    {
+        var dir = TempDirectory("pk-data-");
+        try
+        {
+            var file = Path.Combine(dir, "long.jsonl");
+            File.WriteAllLines(file, ["""{"prompt": "aB=", "answer": "aB"}""", """{"prompt": "aB=", "answer": "0123456789"}"""]);
+            var run = CliProcess.Run("bench", "--data", file, "--gen-length", "8", "--policies", "none");
+            Assert.Equal(2, run.ExitCode);
+            Assert.Contains("line 2: the answer is 10 tokens, longer than --gen-length 8", run.Stderr);
+            Assert.DoesNotContain("line 1", run.Stderr);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
+    public void Bench_data_scores_the_users_samples_by_exact_match_or_contains_on_the_shipped_model()
+    {
+        var dir = TempDirectory("pk-data-");
+        try
+        {
+            // Two transform prompts the shipped model answers exactly: one with its whole answer, one with a part of it.
+            var samples = PolicyKit.Tasks.TaskSuite.TestSet(new PolicyKit.Tasks.TransformTask(), 2);
+            var file = Path.Combine(dir, "transform-mine.jsonl");
+            File.WriteAllLines(file,
+            [
+                JsonSerializer.Serialize(new { prompt = samples[0].Prompt, answer = samples[0].Answer, note = "other fields are ignored" }),
+                JsonSerializer.Serialize(new { prompt = samples[1].Prompt, answer = samples[1].Answer[4..12] }),
+            ]);
+            foreach (var (match, accuracy) in new[] { ("exact", 0.5), ("contains", 1.0) })
+            {
+                var json = Path.Combine(dir, $"{match}.json");
+                // No cache (an exact path) with threshold decoding at 0.9: the answers are the ones the model gives alone.
+                var run = CliProcess.Run("bench", "--data", file, "--match", match, "--gen-length", "32", "--block-length", "16",
+                    "--policies", "none", "--threshold", "0.9", "--json", json);
+                Assert.True(run.ExitCode == 0, run.Stderr);
+                Assert.Contains("2 samples per task", run.Stdout);
+                using var doc = JsonDocument.Parse(File.ReadAllText(json));
+                var results = doc.RootElement.GetProperty("results").EnumerateArray().ToArray();
+                Assert.All(results, r => Assert.Equal("transform-mine", r.GetProperty("task").GetString()));
+                var thresholded = results.Single(r => r.GetProperty("policy").GetString() == "none+t0.9");
+                Assert.Equal(accuracy, thresholded.GetProperty("accuracy").GetDouble());
+                Assert.Equal(2, thresholded.GetProperty("samples").GetInt32());
+            }
+        }
+        finally { Directory.Delete(dir, true); }
     }
 
     private static string TempDirectory(string prefix)

@@ -25,7 +25,11 @@ internal static class BenchCommand
         var seed = new Option<int>("--seed") { Description = "Seed of the test set.", DefaultValueFactory = _ => 0 };
         var threshold = new Option<double?>("--threshold") { Description = "Also run every cached policy with Fast-dLLM threshold decoding at this confidence (named policy+tP)." };
         var promptLength = new Option<int?>("--prompt-length") { Description = "Instead of tasks: random prompts of this many tokens (for models without trained answers)." };
-        var genLength = new Option<int>("--gen-length") { Description = "With --prompt-length: tokens to generate (steps = gen length, one block).", DefaultValueFactory = _ => 64 };
+        var genLength = new Option<int>("--gen-length") { Description = "With --prompt-length or --data: tokens to generate (steps = gen length).", DefaultValueFactory = _ => 64 };
+        var blockLength = new Option<int?>("--block-length") { Description = "With --prompt-length or --data: block length (default: one block of --gen-length)." };
+        var data = new Option<FileInfo?>("--data") { Description = "Instead of tasks: your own samples, a JSON Lines file of {\"prompt\": ..., \"answer\": ...} (every line unless --samples is given)." };
+        var match = new Option<string>("--match") { Description = "With --data: how answers are scored, exact (trimmed response equals the answer) or contains.", DefaultValueFactory = _ => "exact" };
+        match.AcceptOnlyFromAmong("exact", "contains");
         var batch = new Option<int>("--batch") { Description = "Samples generated together in one batch (every policy gets the same batches).", DefaultValueFactory = _ => 1 };
         var json = new Option<FileInfo?>("--json") { Description = "Write the results as JSON." };
         var markdown = new Option<FileInfo?>("--markdown") { Description = "Write the results as a markdown table." };
@@ -33,7 +37,7 @@ internal static class BenchCommand
 
         var command = new Command("bench", "Run policies side by side on the same samples: accuracy, agreement, speedup, FLOPs reduction.")
         {
-            model, policies, tasks, samples, seed, threshold, batch, promptLength, genLength, device, json, markdown, chart,
+            model, policies, tasks, samples, seed, threshold, batch, promptLength, genLength, blockLength, data, match, device, json, markdown, chart,
         };
         command.SetAction((parse, _) => CliErrors.Guard(ct =>
         {
@@ -42,15 +46,23 @@ internal static class BenchCommand
             int batchSize = parse.GetValue(batch);
             if (batchSize < 1) throw new ArgumentException("--batch: must be at least 1.");
             var variants = Variants(parse.GetValue(policies)!, parse.GetValue(threshold));
+            int gen = parse.GetValue(genLength);
+            int block = parse.GetValue(blockLength) ?? gen;
+            // The file is read and checked before the model loads, so a bad line is reported at once.
+            var dataTask = parse.GetValue(data) is { } file
+                ? LoadData(file, gen, block, parse.GetValue(match) == "contains" ? AnswerMatch.Contains : AnswerMatch.Exact, parse.GetValue(promptLength) is not null)
+                : null;
+            int? dataSamples = parse.GetResult(samples) is { Implicit: false } ? n : null;
             using var loaded = ModelLocator.Load(parse.GetValue(model), parse.GetValue(device)!);
             var generator = new TextGenerator(loaded);
-            var workloads = parse.GetValue(promptLength) is int length
-                ? [RandomWorkload(loaded, length, parse.GetValue(genLength), n, parse.GetValue(seed))]
+            var workloads = dataTask is not null ? [DataWorkload(dataTask, loaded, dataSamples)]
+                : parse.GetValue(promptLength) is int length
+                ? [RandomWorkload(loaded, length, gen, block, n, parse.GetValue(seed))]
                 : parse.GetValue(tasks)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                     .Select(TaskSuite.Get).Select(t => TaskWorkload(t, n, parse.GetValue(seed))).ToArray();
 
             var results = Run(generator, workloads, variants, batchSize, ct);
-            Console.WriteLine($"model {loaded.Config.Layout} d{loaded.Config.HiddenSize} x{loaded.Config.NumLayers}, {n} samples per task, batch {batchSize}, {loaded.Device.type}");
+            Console.WriteLine($"model {loaded.Config.Layout} d{loaded.Config.HiddenSize} x{loaded.Config.NumLayers}, {workloads[0].Samples.Count} samples per task, batch {batchSize}, {loaded.Device.type}");
             Console.WriteLine(BenchReport.Table(results));
             if (parse.GetValue(json) is { } j) File.WriteAllText(j.FullName, JsonSerializer.Serialize(new { results }, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase }));
             if (parse.GetValue(markdown) is { } m) File.WriteAllText(m.FullName, BenchReport.Markdown(results));
@@ -63,8 +75,12 @@ internal static class BenchCommand
     /// <summary>A policy run under a sampler schedule; <c>none</c> without threshold decoding is the baseline.</summary>
     internal sealed record Variant(string Name, ICachePolicy Policy, double? Threshold);
 
-    /// <summary>Samples of one task with the sampler settings that task is decoded with.</summary>
-    internal sealed record Workload(string Task, IReadOnlyList<(string Prompt, string? Answer, int[]? Ids)> Samples, int GenLength, int BlockLength);
+    /// <summary>
+    /// Samples of one task with the sampler settings that task is decoded with; <paramref name="Score"/> says whether a
+    /// response is right (default: exact match).
+    /// </summary>
+    internal sealed record Workload(string Task, IReadOnlyList<(string Prompt, string? Answer, int[]? Ids)> Samples, int GenLength, int BlockLength,
+        Func<string, string, bool>? Score = null);
 
     private static List<Variant> Variants(string list, double? threshold)
     {
@@ -83,13 +99,48 @@ internal static class BenchCommand
     private static Workload TaskWorkload(IBenchmarkTask task, int n, int seed) =>
         new(task.Name, TaskSuite.TestSet(task, n, seed).Select(s => (s.Prompt, (string?)s.Answer, (int[]?)null)).ToArray(), task.GenLength, task.BlockLength);
 
-    private static Workload RandomWorkload(DiffusionModel model, int length, int gen, int n, int seed)
+    private static JsonlTask LoadData(FileInfo file, int gen, int block, AnswerMatch match, bool withPromptLength)
+    {
+        if (withPromptLength) throw new ArgumentException("--data and --prompt-length exclude each other: choose your samples or random prompts.");
+        if (!file.Exists) throw new ArgumentException($"--data: file not found: {file.FullName}");
+        try
+        {
+            return JsonlTask.Load(file.FullName, gen, block, match);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new ArgumentException($"--data {e.Message}");
+        }
+    }
+
+    /// <summary>The file's samples (the first <paramref name="count"/> when given), each checked against the model by its line.</summary>
+    private static Workload DataWorkload(JsonlTask task, DiffusionModel model, int? count)
+    {
+        var samples = task.Samples.Take(count ?? task.Samples.Count).ToArray();
+        int max = model.Config.MaxSequenceLength;
+        var errors = new List<string>();
+        for (int i = 0; i < samples.Length; i++)
+        {
+            int line = task.LineNumbers[i];
+            int prompt = model.Tokenizer.Encode(samples[i].Prompt).Length, answer = model.Tokenizer.Encode(samples[i].Answer).Length;
+            if (prompt + task.GenLength > max)
+                errors.Add($"line {line}: prompt of {prompt} tokens + --gen-length {task.GenLength} exceeds the model's maximum sequence length {max}");
+            if (answer > task.GenLength)
+                errors.Add($"line {line}: the answer is {answer} tokens, longer than --gen-length {task.GenLength}");
+        }
+        if (errors.Count > 0)
+            throw new ArgumentException($"--data {task.Path}: {string.Join("; ", errors.Take(JsonlTask.MaxReportedErrors))}" +
+                                        (errors.Count > JsonlTask.MaxReportedErrors ? $"; and {errors.Count - JsonlTask.MaxReportedErrors} more" : "") + ".");
+        return new(task.Name, samples.Select(s => (s.Prompt, (string?)s.Answer, (int[]?)null)).ToArray(), task.GenLength, task.BlockLength, task.IsCorrect);
+    }
+
+    private static Workload RandomWorkload(DiffusionModel model, int length, int gen, int block, int n, int seed)
     {
         if (length < 1) throw new ArgumentException("--prompt-length: must be at least 1.");
         var rng = new Random(seed);
         int top = Math.Min(model.Config.VocabSize, model.Tokenizer.VocabularySize) - 16;  // ordinary tokens, below the special ones
         var prompts = Enumerable.Range(0, n).Select(_ => Enumerable.Range(0, length).Select(_ => rng.Next(0, top)).ToArray()).ToArray();
-        return new($"random-{length}", prompts.Select(p => ("", (string?)null, (int[]?)p)).ToArray(), gen, gen);
+        return new($"random-{length}", prompts.Select(p => ("", (string?)null, (int[]?)p)).ToArray(), gen, block);
     }
 
     private static List<BenchResult> Run(TextGenerator generator, IReadOnlyList<Workload> workloads, IReadOnlyList<Variant> variants,
@@ -121,7 +172,7 @@ internal static class BenchCommand
                     var rows = Generate(generator, chunk, Options(baseOptions, variants[v]), variants[v].Policy, ct);
                     batches[v].Add(rows[0]);
                     answers[v].AddRange(rows.Zip(chunk, (r, sample) =>
-                        (r, sample.Answer is not null && new TaskSample(w.Task, sample.Prompt, sample.Answer).IsCorrect(r.Text))));
+                        (r, sample.Answer is not null && (w.Score ?? IsExact)(r.Text, sample.Answer))));
                 }
                 done += chunk.Length;
                 progress.Report(done, $"{w.Task}");
@@ -146,6 +197,8 @@ internal static class BenchCommand
         progress.Done();
         return results;
     }
+
+    private static bool IsExact(string response, string answer) => new TaskSample("", "", answer).IsCorrect(response);
 
     private static SamplerOptions Options(SamplerOptions options, Variant variant) =>
         variant.Threshold is double p ? options with { Schedule = TransferSchedule.Threshold, Threshold = p } : options;
