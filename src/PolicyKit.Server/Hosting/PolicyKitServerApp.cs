@@ -2,7 +2,6 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using PolicyKit.Hosting;
 
@@ -15,7 +14,7 @@ public static class PolicyKitServerApp
     /// Builds (does not start) an application listening on <paramref name="urls"/> (<c>;</c>-separated; port 0 picks a
     /// free one, read back from <c>app.Urls</c> once started), with PolicyKit configured by <paramref name="configure"/>.
     /// <paramref name="services"/> may register the host's own <see cref="IChatClient"/>; without one, chat
-    /// completions run on <see cref="GeneratorChatClient"/>.
+    /// completions run on PolicyKit's (<c>PolicyKit.AI</c>: the model's chat template, per-step streaming).
     /// </summary>
     public static WebApplication Build(string urls, Action<PolicyKitOptions> configure, Action<PolicyKitServerOptions>? server = null,
         Action<IServiceCollection>? services = null)
@@ -26,10 +25,11 @@ public static class PolicyKitServerApp
         builder.WebHost.UseUrls(urls);
         // One line per request is noise next to generations that take seconds; start-up and errors still show.
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
-        builder.Services.AddPolicyKit(configure);
+        var policyKit = builder.Services.AddPolicyKit(configure);
         builder.Services.AddPolicyKitServer(server);
         services?.Invoke(builder.Services);
-        builder.Services.TryAddSingleton<IChatClient, GeneratorChatClient>();
+        if (!builder.Services.Any(d => d.ServiceType == typeof(IChatClient) && !d.IsKeyedService))
+            policyKit.AddChatClient();
         var app = builder.Build();
         app.MapPolicyKitOpenAI();
         return app;
