@@ -37,19 +37,3 @@ public sealed class LayerInputs
     public int BatchSize { get; }
     public int SequenceLength { get; }
 }
-
-/// <summary>
-/// Takes over one layer of the forward pass (the cache executor's hook). The model calls it for every layer
-/// instead of <see cref="TransformerLayer.Forward"/>.
-/// </summary>
-/// <remarks>
-/// Contract: <c>hidden</c> <c>[B, T, hidden]</c> belongs to the model (do not dispose or keep it; copy
-/// rows into your own storage if you need them later). Return a new <c>[B, T, hidden]</c> tensor created during
-/// the call; the model owns it. Every other tensor created during the call is freed when the call returns
-/// (it runs inside a per-layer dispose scope), so tensors a runner keeps across steps must be moved out of it
-/// (e.g. <c>DetachFromDisposeScope</c>) or written into preallocated storage with in-place copies.
-/// </remarks>
-public interface ILayerRunner
-{
-    Tensor RunLayer(int layerIndex, TransformerLayer layer, Tensor hidden, LayerInputs inputs);
-}

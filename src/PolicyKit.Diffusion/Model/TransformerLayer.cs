@@ -1,4 +1,5 @@
 using PolicyKit.Diffusion.Checkpoints;
+using PolicyKit.Diffusion.Flops;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -7,7 +8,8 @@ namespace PolicyKit.Diffusion.Model;
 /// <summary>
 /// One pre-norm transformer block with bidirectional attention:
 /// <c>h = h + o_proj(attn(rope(q), rope(k), v))</c>, <c>h = h + down(silu(gate(x)) * up(x))</c>.
-/// Each stage is public so a cache executor can run it on any subset of rows; <see cref="Forward"/> composes them.
+/// <see cref="Forward"/> composes the stages, on every row or on the rows an <see cref="ILayerCache"/> chooses; the
+/// stages are public so a cache can run probes (e.g. a fresh V) with the layer's own weights.
 /// All projections keep tokens as rows: <c>[B, n, features]</c>.
 /// </summary>
 public sealed class TransformerLayer : nn.Module
@@ -97,16 +99,42 @@ public sealed class TransformerLayer : nn.Module
         return y.MoveToOuterDisposeScope();
     }
 
-    /// <summary>The full layer on every row: the composition the cache executor must reproduce when it refreshes everything.</summary>
-    public Tensor Forward(Tensor hidden, LayerInputs inputs)
+    /// <summary>
+    /// The layer: the one place that composes <c>h + attn</c> and <c>+ ffn</c>, for the plain forward, training and
+    /// every cache policy. <paramref name="cache"/> (null = every row computed, nothing kept) chooses the rows to
+    /// compute, supplies K/V for the rest and fills the rows not computed from its cached outputs; the
+    /// executed work is added to <paramref name="flops"/>. <paramref name="hidden"/> <c>[B, T, hidden]</c> is the caller's;
+    /// the returned <c>[B, T, hidden]</c> is new.
+    /// </summary>
+    public Tensor Forward(Tensor hidden, LayerInputs inputs, ILayerCache? cache = null, FlopTally? flops = null)
     {
         using var scope = torch.NewDisposeScope();
-        var x = NormAttentionInput(hidden);
-        var q = ApplyRotary(ProjectQuery(x), inputs.Cos, inputs.Sin);
-        var k = ApplyRotary(ProjectKey(x), inputs.Cos, inputs.Sin);
-        var v = ProjectValue(x);
-        var mid = hidden + ProjectAttentionOutput(Attend(q, k, v, inputs.AttentionMask));
-        var output = mid + Mlp(NormFfnInput(mid));
+        var rows = cache?.SelectRows(this, hidden, inputs) ?? LayerRows.All(inputs.SequenceLength);
+
+        Tensor? attention = null;
+        if (rows.Count > 0)
+        {
+            var x = rows.NormalisedInput ?? NormAttentionInput(rows.Gather(hidden));
+            // q and k rotate with the same phases: one rotary call for both.
+            var q = ProjectQuery(x);
+            var qk = ApplyRotary(torch.cat([q, ProjectKey(x)], -1), rows.Gather(inputs.Cos), rows.Gather(inputs.Sin));
+            var queryWidth = q.shape[2];
+            var k = qk.narrow(-1, queryWidth, qk.shape[2] - queryWidth);
+            q = qk.narrow(-1, 0, queryWidth);
+            var v = rows.Value ?? ProjectValue(x);
+            var (keys, values) = cache?.UpdateKeyValue(this, rows, x, k, v) ?? (k, v);
+            attention = ProjectAttentionOutput(Attend(q, keys, values, inputs.AttentionMask));
+        }
+        if (cache is not null) attention = cache.MergeAttention(this, rows, attention);
+        var mid = hidden + attention!;
+
+        Tensor? ffn = rows.Count > 0 ? Mlp(NormFfnInput(rows.Gather(mid))) : null;
+        if (cache is not null) ffn = cache.MergeFfn(this, rows, ffn);
+        flops?.AddLayer(inputs.BatchSize, inputs.SequenceLength, rows.Count,
+            valueRows: rows.Count > 0 && rows.Value is null ? rows.Count : 0, cacheProjectedRows: rows.CacheProjectedRows);
+
+        // In place unless autograd needs mid for the backward pass: one [B, T, hidden] allocation fewer per layer.
+        var output = mid.requires_grad ? mid + ffn! : mid.add_(ffn!);
         return output.MoveToOuterDisposeScope();
     }
 }
