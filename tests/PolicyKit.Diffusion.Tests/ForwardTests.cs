@@ -146,6 +146,59 @@ public class ForwardTests
         Assert.Equal(new FlopCount(expected, full), reuseFlops.Total);
     }
 
+    [Theory]
+    [InlineData(Layout.LLaDA)]
+    [InlineData(Layout.Dream)]
+    public void Causal_attention_hides_later_tokens_and_keeps_padded_rows_their_own(Layout layout)
+    {
+        using var dir = new TempDir();
+        TestModels.Write(dir.Path, layout);
+        using var model = DiffusionModel.Load(dir.Path);
+        const int t = 10, k = 6;
+        var first = TestModels.RandomIds(11, t, 200);
+        var second = first[..k].Concat(TestModels.RandomIds(12, t - k, 200)).ToArray();  // same first k tokens
+        using var ids = TestModels.Ids(first, second);
+
+        using var causal = model.Forward(ids, null, 0, t, causal: true);
+        using var bidirectional = model.Forward(ids, null, 0, t);
+        // Positions before k see only the shared tokens under causal attention; bidirectional ones see the rest too.
+        Assert.True(TestModels.MaxAbsDiff(causal.select(0, 0).narrow(0, 0, k), causal.select(0, 1).narrow(0, 0, k)) < 1e-5);
+        Assert.True(TestModels.MaxAbsDiff(bidirectional.select(0, 0).narrow(0, 0, k), bidirectional.select(0, 1).narrow(0, 0, k)) > 1e-3);
+
+        // Each position's logits are those of the causal forward over its prefix alone.
+        for (int j = 0; j < t; j += 3)
+        {
+            using var prefix = TestModels.Ids(first[..(j + 1)]);
+            using var alone = model.Forward(prefix, null, j, 1, causal: true);
+            Assert.True(TestModels.MaxAbsDiff(alone.squeeze(0).squeeze(0), causal.select(0, 0).select(0, j)) < 1e-5, $"position {j}");
+        }
+
+        // A left-padded row keeps its own causal logits (pad rows attend to themselves, so nothing turns NaN).
+        const int pad = 3;
+        var shortRow = first[..(t - pad)];
+        using var padded = TestModels.Ids([.. Enumerable.Repeat(0L, pad), .. shortRow], first);
+        using var mask = torch.tensor(Enumerable.Range(0, 2 * t).Select(i => i >= pad).ToArray(), [2, t]);
+        using var batch = model.Forward(padded, mask, pad, t - pad, causal: true);
+        using var shortIds = TestModels.Ids(shortRow);
+        using var alone2 = model.Forward(shortIds, null, 0, t - pad, causal: true);
+        // (From the second position on: Dream reads the first real position's logits from the pad before it.)
+        Assert.True(TestModels.MaxAbsDiff(batch.select(0, 0).narrow(0, 1, t - pad - 1), alone2.squeeze(0).narrow(0, 1, t - pad - 1)) < 1e-4);
+        Assert.False(batch.isnan().any().item<bool>());
+    }
+
+    [Fact]
+    public void Causal_attention_refuses_a_cache_that_skips_rows()
+    {
+        using var dir = new TempDir();
+        TestModels.Write(dir.Path, Layout.LLaDA);
+        using var model = DiffusionModel.Load(dir.Path);
+        using var ids = TestModels.Ids(TestModels.RandomIds(4, 8, 200));
+        using var cache = new EveryOtherRowCache();
+        using (var fill = model.Forward(ids, null, 0, 8, cache, causal: true)) { }
+        var error = Assert.Throws<InvalidOperationException>(() => model.Forward(ids, null, 0, 8, cache, causal: true));
+        Assert.Contains("causal attention computes every row", error.Message);
+    }
+
     [Fact]
     public void ConcurrentForwardsMatchSequentialOnes()
     {

@@ -85,10 +85,11 @@ public sealed class DiffusionModel : IDisposable
     /// token; prompts left-padded) or null when no row is padded. Returns float32 logits <c>[B, logitsLength, V]</c> for
     /// positions <c>[logitsStart, logitsStart + logitsLength)</c> — for Dream already shifted, so row j predicts position
     /// <c>logitsStart + j</c>. <paramref name="cache"/> is the cache hook for this forward (e.g.
-    /// <c>CacheSession.ForStep(step)</c>); <paramref name="flops"/> adds what the forward executed. Only the returned
-    /// tensor outlives the call.
+    /// <c>CacheSession.ForStep(step)</c>); <paramref name="flops"/> adds what the forward executed; <paramref name="causal"/>
+    /// turns on causal attention (off for diffusion). Only the returned tensor outlives the call.
     /// </summary>
-    public Tensor Forward(Tensor inputIds, Tensor? attentionMask, int logitsStart, int logitsLength, ILayerCache? cache = null, FlopTally? flops = null)
+    public Tensor Forward(Tensor inputIds, Tensor? attentionMask, int logitsStart, int logitsLength, ILayerCache? cache = null, FlopTally? flops = null,
+        bool causal = false)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         ArgumentNullException.ThrowIfNull(inputIds);
@@ -96,7 +97,7 @@ public sealed class DiffusionModel : IDisposable
         using var scope = torch.NewDisposeScope();
         var ids = inputIds.device == Device ? inputIds : inputIds.to(Device);
         var mask = attentionMask is null || attentionMask.device == Device ? attentionMask : attentionMask.to(Device);
-        var logits = _net.Forward(ids, mask, logitsStart, logitsLength, cache, flops);
+        var logits = _net.Forward(ids, mask, logitsStart, logitsLength, cache, flops, causal);
         if (logits.dtype != ScalarType.Float32) logits = logits.to(ScalarType.Float32);
         return logits.MoveToOuterDisposeScope();
     }

@@ -56,9 +56,13 @@ public sealed class DiffusionTransformer : nn.Module
     /// <param name="logitsLength">Positions whose logits are returned.</param>
     /// <param name="cache">The cache hook every layer calls (null: every row computed, nothing kept).</param>
     /// <param name="flops">Adds the executed and full-forward FLOPs of this forward (null: not counted).</param>
+    /// <param name="causal">Causal attention, each position attending to itself and the positions before it (for
+    /// autoregressive objectives); off by default, as diffusion models attend both ways. Every row is computed, so a
+    /// cache hook must select all rows.</param>
     /// <returns>Logits <c>[B, logitsLength, vocab]</c> in the model's dtype; only they outlive the call. Gradients flow
     /// when the caller enables them (training).</returns>
-    public Tensor Forward(Tensor inputIds, Tensor? attentionMask, int logitsStart, int logitsLength, ILayerCache? cache = null, FlopTally? flops = null)
+    public Tensor Forward(Tensor inputIds, Tensor? attentionMask, int logitsStart, int logitsLength, ILayerCache? cache = null, FlopTally? flops = null,
+        bool causal = false)
     {
         ArgumentNullException.ThrowIfNull(inputIds);
         if (inputIds.dim() != 2 || inputIds.dtype != ScalarType.Int64)
@@ -74,7 +78,7 @@ public sealed class DiffusionTransformer : nn.Module
             throw new ArgumentException($"attentionMask must be [B, T] bool like inputIds, got [{string.Join(", ", attentionMask.shape)}] {attentionMask.dtype}", nameof(attentionMask));
 
         using var scope = torch.NewDisposeScope();
-        var inputs = CreateLayerInputs(b, t, attentionMask);
+        var inputs = CreateLayerInputs(b, t, attentionMask, causal);
         var hidden = embed_tokens.forward(inputIds);
         foreach (var layer in Layers)
         {
@@ -99,9 +103,10 @@ public sealed class DiffusionTransformer : nn.Module
 
     /// <summary>
     /// Rotary phases, position ids and the attention mask for a <c>[b, t]</c> batch (left-padded rows as
-    /// <paramref name="paddingMask"/> says), in the caller's dispose scope.
+    /// <paramref name="paddingMask"/> says; <paramref name="causal"/>: each position sees itself and those before it),
+    /// in the caller's dispose scope.
     /// </summary>
-    public LayerInputs CreateLayerInputs(int b, int t, Tensor? paddingMask)
+    public LayerInputs CreateLayerInputs(int b, int t, Tensor? paddingMask, bool causal = false)
     {
         var device = _inverseFrequencies.device;
         Tensor positions;
@@ -118,8 +123,14 @@ public sealed class DiffusionTransformer : nn.Module
             positions = (paddingMask.to(ScalarType.Int64).cumsum(1) - 1).clamp_min(0);
             attention = paddingMask.view(b, 1, 1, t);
         }
+        if (causal)
+        {
+            var lowerTriangle = torch.ones([t, t], ScalarType.Bool, device).tril().view(1, 1, t, t);
+            // Every query keeps its own key, so a left-pad row (no real key before it) stays finite instead of NaN.
+            attention = attention is null ? lowerTriangle : (lowerTriangle & attention).logical_or_(torch.eye(t, t, ScalarType.Bool, device).view(1, 1, t, t));
+        }
         var (cos, sin) = Rotary.CosSin(positions, _inverseFrequencies);
-        return new LayerInputs(cos, sin, positions, attention, paddingMask, b, t);
+        return new LayerInputs(cos, sin, positions, attention, paddingMask, b, t, causal);
     }
 
     /// <summary>Logits for normalised hidden rows <c>[B, n, hidden]</c> → <c>[B, n, vocab]</c>.</summary>

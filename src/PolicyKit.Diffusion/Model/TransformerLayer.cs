@@ -63,8 +63,9 @@ public sealed class TransformerLayer : nn.Module
     public Tensor ApplyRotary(Tensor x, Tensor cos, Tensor sin) => Rotary.Apply(x, cos, sin, HeadDim);
 
     /// <summary>
-    /// Bidirectional attention of <c>nq</c> query rows over <c>nk</c> key/value rows (nq may be smaller than nk):
-    /// q <c>[B, nq, heads·headDim]</c>, k/v <c>[B, nk, kvHeads·headDim]</c>, mask <c>[B, 1, 1, nk]</c> bool or null.
+    /// Attention of <c>nq</c> query rows over <c>nk</c> key/value rows (nq may be smaller than nk):
+    /// q <c>[B, nq, heads·headDim]</c>, k/v <c>[B, nk, kvHeads·headDim]</c>, mask bool (true = attend) broadcastable to
+    /// <c>[B, heads, nq, nk]</c> (<see cref="LayerInputs.AttentionMask"/>) or null for bidirectional attention over every key.
     /// Returns <c>[B, nq, heads·headDim]</c>. Scale 1/sqrt(headDim); K/V heads repeated for GQA.
     /// </summary>
     public Tensor Attend(Tensor q, Tensor k, Tensor v, Tensor? mask)
@@ -110,6 +111,8 @@ public sealed class TransformerLayer : nn.Module
     {
         using var scope = torch.NewDisposeScope();
         var rows = cache?.SelectRows(this, hidden, inputs) ?? LayerRows.All(inputs.SequenceLength);
+        if (inputs.Causal && !rows.IsAll)
+            throw new InvalidOperationException($"layer {Index}: causal attention computes every row, but the cache hook selected {rows.Count} of {inputs.SequenceLength}.");
 
         Tensor? attention = null;
         if (rows.Count > 0)
