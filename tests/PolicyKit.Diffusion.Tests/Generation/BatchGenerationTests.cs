@@ -8,8 +8,16 @@ namespace PolicyKit.Diffusion.Tests.Generation;
 
 public class BatchGenerationTests
 {
+    /// <summary>
+    /// Exact paths (no cache, always-refresh) must give each prompt exactly its solo tokens. An approximate cache on a
+    /// random model only mostly: padding changes the float rounding, and a near-tie can flip one token (dllm-cache
+    /// flipped one of 12 on this project's CPU, before and after the executor's restructuring), while a cache that
+    /// mixed up rows or attended to pads would leave little in common.
+    /// </summary>
     [Theory]
     [InlineData(Layout.LLaDA, "none")]
+    [InlineData(Layout.LLaDA, "always-refresh")]
+    [InlineData(Layout.Dream, "always-refresh")]
     [InlineData(Layout.LLaDA, "dllm-cache")]
     [InlineData(Layout.Dream, "fast-dllm-dual")]
     public void A_batch_of_prompts_of_different_lengths_gives_each_prompt_its_solo_tokens(Layout layout, string policyName)
@@ -26,7 +34,15 @@ public class BatchGenerationTests
         for (int i = 0; i < prompts.Length; i++)
         {
             var solo = generator.GenerateIds([prompts[i]], options, PolicyKitPoliciesPolicyRegistry.Create(policyName))[0];
-            Assert.Equal(solo.TokenIds, batch[i].TokenIds);
+            if (policyName is "none" or "always-refresh")
+            {
+                Assert.Equal(solo.TokenIds, batch[i].TokenIds);
+            }
+            else
+            {
+                var same = solo.TokenIds.Zip(batch[i].TokenIds).Count(pair => pair.First == pair.Second);
+                Assert.True(same >= 9, $"prompt {i}: {same} of 12 tokens as when it runs alone ({string.Join(",", solo.TokenIds)} vs {string.Join(",", batch[i].TokenIds)})");
+            }
         }
     }
 }
