@@ -62,15 +62,16 @@ public sealed class CacheSession : IDisposable
     /// <summary>The hook of one forward: the step it belongs to, as a value, and which layer comes next.</summary>
     private sealed class StepCache(CacheSession session, DenoiseStep step) : ILayerCache
     {
+        private readonly DenoiseStep _step = step;
         private readonly SegmentLayout _layout = new(step);
         private int _nextLayer;
 
         public LayerRows SelectRows(TransformerLayer layer, Tensor hidden, LayerInputs inputs)
         {
             if (layer.Index != _nextLayer)
-                throw new InvalidOperationException($"the cache of step {step.Step} serves one forward, layers in order: got layer {layer.Index}, expected {_nextLayer}.");
+                throw new InvalidOperationException($"the cache of step {_step.Step} serves one forward, layers in order: got layer {layer.Index}, expected {_nextLayer}.");
             _nextLayer++;
-            return session.SelectRows(step, _layout, layer, hidden, inputs);
+            return session.SelectRows(_step, _layout, layer, hidden, inputs);
         }
 
         public (Tensor Key, Tensor Value) UpdateKeyValue(TransformerLayer layer, in LayerRows rows, Tensor normalisedInput, Tensor key, Tensor value) =>
