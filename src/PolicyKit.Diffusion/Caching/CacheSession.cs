@@ -1,5 +1,4 @@
 using PolicyKit.Diffusion.Checkpoints;
-using PolicyKit.Diffusion.Flops;
 using PolicyKit.Diffusion.Model;
 using PolicyKit.Diffusion.Sampling;
 using TorchSharp;
@@ -11,33 +10,33 @@ namespace PolicyKit.Diffusion.Caching;
 /// Everything one generation caches, and the executor that runs a policy's plan on each layer.
 /// Per layer it keeps K and V (after rotary), the attention output (after the output projection, before the
 /// residual add), the FFN output (before the residual add) and the normalised layer input, for every row and
-/// column. At each layer it asks the policy for a <see cref="LayerPlan"/>, recomputes the rows the plan
-/// selects (their queries attend to all keys: fresh where recomputed, cached elsewhere), writes them into the
-/// caches in place, and rebuilds the residual stream for every row as <c>h + Attn</c>, <c>+ FFN</c>
-/// (dLLM-Cache, ../shared/REFERENCE.md §2).
+/// column. <see cref="ForStep"/> hands the model the cache hook of one forward: at each layer it asks the policy
+/// for a <see cref="LayerPlan"/> and tells the layer which rows to recompute (their queries attend to all keys:
+/// fresh where recomputed, cached elsewhere); it writes what the layer computed into the caches in place and
+/// fills the rows not recomputed from the cached outputs (dLLM-Cache, ../shared/REFERENCE.md §2). The layer
+/// itself (<see cref="TransformerLayer.Forward"/>) composes <c>h + Attn + FFN</c>.
 /// </summary>
 /// <remarks>
 /// One session per generation: no state is shared between sessions, so concurrent generations over one model
 /// are independent. The cache tensors live outside every dispose scope and are freed by <see cref="Dispose"/>.
 /// </remarks>
-public sealed class CacheSession : ILayerRunner, IDisposable
+public sealed class CacheSession : IDisposable
 {
     private readonly ICachePolicy _policy;
     private readonly ModelConfig _config;
-    private readonly FlopCounter _flops;
     private readonly LayerCache?[] _layers;
     /// <summary>Per layer and column: the step at which that column was last recomputed as part of a refreshed segment (-1: never).</summary>
     private readonly int[][] _lastRefresh;
-    private DenoiseStep _step;
-    private bool _stepStarted;
+    private int _lastStep = -1;
     private int _rows, _columns;
     private bool _disposed;
 
     public CacheSession(ICachePolicy policy, ModelConfig config)
     {
+        ArgumentNullException.ThrowIfNull(policy);
+        ArgumentNullException.ThrowIfNull(config);
         _policy = policy;
         _config = config;
-        _flops = Generation.ModelDenoiser.FlopCounterFor(config);
         _layers = new LayerCache?[config.NumLayers];
         _lastRefresh = new int[config.NumLayers][];
     }
@@ -46,77 +45,93 @@ public sealed class CacheSession : ILayerRunner, IDisposable
 
     public CacheStatistics Statistics { get; } = new();
 
-    /// <summary>Tells the session which step the next forward pass belongs to (the engine's clock).</summary>
-    public void BeginStep(in DenoiseStep step)
+    /// <summary>
+    /// The cache hook for the one forward pass of <paramref name="step"/> (pass it to
+    /// <see cref="DiffusionModel.Forward"/>). Steps must increase from one forward to the next; the hook serves
+    /// one forward, its layers in order.
+    /// </summary>
+    public ILayerCache ForStep(in DenoiseStep step)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        if (_stepStarted && step.Step <= _step.Step)
-            throw new InvalidOperationException($"steps must increase: step {step.Step} after step {_step.Step}.");
-        _step = step;
-        _stepStarted = true;
+        if (step.Step <= _lastStep)
+            throw new InvalidOperationException($"steps must increase: step {step.Step} after step {_lastStep}.");
+        _lastStep = step.Step;
+        return new StepCache(this, step);
     }
 
-    public Tensor RunLayer(int layerIndex, TransformerLayer layer, Tensor hidden, LayerInputs inputs)
+    /// <summary>The hook of one forward: the step it belongs to, as a value, and which layer comes next.</summary>
+    private sealed class StepCache(CacheSession session, DenoiseStep step) : ILayerCache
+    {
+        private readonly DenoiseStep _step = step;
+        private readonly SegmentLayout _layout = new(step);
+        private int _nextLayer;
+
+        public LayerRows SelectRows(TransformerLayer layer, Tensor hidden, LayerInputs inputs)
+        {
+            if (layer.Index != _nextLayer)
+                throw new InvalidOperationException($"the cache of step {_step.Step} serves one forward, layers in order: got layer {layer.Index}, expected {_nextLayer}.");
+            _nextLayer++;
+            return session.SelectRows(_step, _layout, layer, hidden, inputs);
+        }
+
+        public (Tensor Key, Tensor Value) UpdateKeyValue(TransformerLayer layer, in LayerRows rows, Tensor normalisedInput, Tensor key, Tensor value) =>
+            session.UpdateKeyValue(layer.Index, rows, normalisedInput, key, value);
+
+        public Tensor MergeAttention(TransformerLayer layer, in LayerRows rows, Tensor? attention) =>
+            session.Merge(session.CacheOf(layer.Index).Attention, rows, attention);
+
+        public Tensor MergeFfn(TransformerLayer layer, in LayerRows rows, Tensor? ffn) =>
+            session.Merge(session.CacheOf(layer.Index).Ffn, rows, ffn);
+    }
+
+    private LayerRows SelectRows(in DenoiseStep step, in SegmentLayout layout, TransformerLayer layer, Tensor hidden, LayerInputs inputs)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        if (!_stepStarted) throw new InvalidOperationException("BeginStep must be called before the forward pass.");
         EnsureShape(inputs.BatchSize, inputs.SequenceLength);
+        var l = layer.Index;
+        var context = ContextFor(step, l, layout);
+        var plan = RefreshWhatWasNeverCached(_policy.Plan(in context), context);
+        var cache = _layers[l] ??= new LayerCache(_rows, _columns, _config, hidden.device, hidden.dtype);
 
-        var layout = new SegmentLayout(_step);
-        var context = ContextFor(layerIndex, layout);
-        var plan = _policy.Plan(in context);
-        plan = RefreshWhatWasNeverCached(plan, context);
-
-        var cache = _layers[layerIndex] ??= new LayerCache(_rows, _columns, _config, hidden.device, hidden.dtype);
-        Tensor output;
-        int recomputed;
-        if (plan.IsRefreshAll)
-        {
-            output = RunFull(layer, hidden, inputs, cache);
-            recomputed = _columns;
-        }
-        else
-        {
-            output = RunPartial(layer, hidden, inputs, cache, plan, layout, out recomputed);
-        }
+        var rows = plan.IsRefreshAll ? LayerRows.All(_columns) : SelectPartial(layer, hidden, inputs, cache, plan, layout);
 
         foreach (var segment in SegmentLayout.All)
             if (plan[segment].Kind == ActionKind.Refresh)
             {
                 var range = layout[segment];
-                Array.Fill(_lastRefresh[layerIndex], _step.Step, range.Start, range.Length);
+                Array.Fill(_lastRefresh[l], step.Step, range.Start, range.Length);
             }
-        Statistics.Add(new LayerStepRecord(_step.Step, layerIndex, plan, recomputed, _columns));
-        return output;
+        Statistics.Add(new LayerStepRecord(step.Step, l, plan, rows.Count, _columns));
+        return rows;
     }
 
     /// <summary>The policy's view of this layer and step, with the refresh counters of each segment.</summary>
-    private StepContext ContextFor(int layer, in SegmentLayout layout) => new()
+    private StepContext ContextFor(in DenoiseStep step, int layer, in SegmentLayout layout) => new()
     {
-        Step = _step.Step,
+        Step = step.Step,
         Layer = layer,
         LayerCount = _config.NumLayers,
-        BlockIndex = _step.BlockIndex,
-        BlockCount = _step.BlockCount,
-        StepInBlock = _step.StepInBlock,
-        PromptLength = _step.PromptLength,
-        ResponseLength = _step.ResponseLength,
-        ActiveBlockStart = _step.ActiveBlockStart,
-        ActiveBlockLength = _step.ActiveBlockLength,
-        StepsSincePromptRefresh = StepsSince(layer, layout[Segment.Prompt]),
-        StepsSinceResponsePrefixRefresh = StepsSince(layer, layout[Segment.ResponsePrefix]),
-        StepsSinceActiveBlockRefresh = StepsSince(layer, layout[Segment.ActiveBlock]),
-        StepsSinceResponseSuffixRefresh = StepsSince(layer, layout[Segment.ResponseSuffix]),
+        BlockIndex = step.BlockIndex,
+        BlockCount = step.BlockCount,
+        StepInBlock = step.StepInBlock,
+        PromptLength = step.PromptLength,
+        ResponseLength = step.ResponseLength,
+        ActiveBlockStart = step.ActiveBlockStart,
+        ActiveBlockLength = step.ActiveBlockLength,
+        StepsSincePromptRefresh = StepsSince(step, layer, layout[Segment.Prompt]),
+        StepsSinceResponsePrefixRefresh = StepsSince(step, layer, layout[Segment.ResponsePrefix]),
+        StepsSinceActiveBlockRefresh = StepsSince(step, layer, layout[Segment.ActiveBlock]),
+        StepsSinceResponseSuffixRefresh = StepsSince(step, layer, layout[Segment.ResponseSuffix]),
     };
 
     /// <summary>Steps since every column of the range was last refreshed; 0 for an empty range.</summary>
-    private int StepsSince(int layer, ColumnRange range)
+    private int StepsSince(in DenoiseStep step, int layer, ColumnRange range)
     {
         if (range.Length == 0) return 0;
         var oldest = int.MaxValue;
         var last = _lastRefresh[layer];
         for (int c = range.Start; c < range.End; c++) oldest = Math.Min(oldest, last[c]);
-        return oldest < 0 ? StepContext.NeverRefreshed : _step.Step - oldest;
+        return oldest < 0 ? StepContext.NeverRefreshed : step.Step - oldest;
     }
 
     /// <summary>A segment with nothing cached yet cannot be reused, whatever a (hand-written) policy says.</summary>
@@ -128,115 +143,92 @@ public sealed class CacheSession : ILayerRunner, IDisposable
         return plan;
     }
 
-    /// <summary>Every row recomputed: the same operations as <see cref="TransformerLayer.Forward"/>, with every cache overwritten.</summary>
-    private Tensor RunFull(TransformerLayer layer, Tensor hidden, LayerInputs inputs, LayerCache cache)
-    {
-        var x = layer.NormAttentionInput(hidden);
-        var q = layer.ApplyRotary(layer.ProjectQuery(x), inputs.Cos, inputs.Sin);
-        var k = layer.ApplyRotary(layer.ProjectKey(x), inputs.Cos, inputs.Sin);
-        var v = layer.ProjectValue(x);
-        var attention = layer.ProjectAttentionOutput(layer.Attend(q, k, v, inputs.AttentionMask));
-        var mid = hidden + attention;
-        var ffn = layer.Mlp(layer.NormFfnInput(mid));
-
-        cache.Input.copy_(x.view(cache.Input.shape));
-        cache.Key.copy_(k.view(cache.Key.shape));
-        cache.Value.copy_(v.view(cache.Value.shape));
-        cache.Attention.copy_(attention.view(cache.Attention.shape));
-        cache.Ffn.copy_(ffn.view(cache.Ffn.shape));
-
-        var full = _flops.FullLayer(_rows, _columns);
-        Statistics.LayerFlops += new FlopCount(full, full);
-        return mid + ffn;
-    }
-
     /// <summary>
-    /// Recomputes the rows the plan selects and reuses the rest. Every sequence recomputes the same number of
-    /// columns (ratio selectors give the same count per row; threshold selectors take the largest count among
-    /// the rows), so the work stays in rectangular [rows, n] tensors. Adjacent segments with the same action are
-    /// one group (one probe, one selection across them, as dLLM-Cache selects across the whole response).
+    /// The rows a partial plan recomputes. Every sequence recomputes the same number of columns (ratio selectors
+    /// give the same count per row; threshold selectors take the largest count among the rows), so the work stays
+    /// in rectangular [rows, n] tensors. Adjacent segments with the same action are one group (one probe, one
+    /// selection across them, as dLLM-Cache selects across the whole response). The rows' normalised inputs are
+    /// handed to the layer (a probe computed them already), and so is V when a V probe projected it.
     /// </summary>
-    private Tensor RunPartial(TransformerLayer layer, Tensor hidden, LayerInputs inputs, LayerCache cache,
-        in LayerPlan plan, in SegmentLayout layout, out int recomputed)
+    private LayerRows SelectPartial(TransformerLayer layer, Tensor hidden, LayerInputs inputs, LayerCache cache,
+        in LayerPlan plan, in SegmentLayout layout)
     {
-        long b = _rows, t = _columns;
-        double executed = 0;
-        var columns = new List<Tensor>(4);  // [B, n_g] column indices per group
-        var normed = new List<Tensor>(4);   // [B, n_g, hidden] those rows' normalised inputs
-        var values = new List<Tensor>(4);   // [B, n_g, kv] their fresh V (a V probe already computed it)
+        long b = _rows;
+        int projected = 0;                   // rows per sequence whose K or V this method projects
+        var columns = new List<Tensor>(4);   // [B, n_g] column indices per group
+        var normed = new List<Tensor>(4);    // [B, n_g, hidden] those rows' normalised inputs
+        var values = new List<Tensor?>(4);   // [B, n_g, kv] their fresh V where a V probe already computed it
         foreach (var (range, action) in Groups(plan, layout))
         {
             if (action.Kind == ActionKind.Refresh)
             {
                 columns.Add(torch.arange(range.Start, range.End, ScalarType.Int64, hidden.device).unsqueeze(0).expand(b, range.Length));
                 normed.Add(layer.NormAttentionInput(hidden.narrow(1, range.Start, range.Length)));
-                values.Add(layer.ProjectValue(normed[^1]));
-                executed += _flops.KeyOrValueProjection(b * range.Length);
+                values.Add(null);
             }
             else if (action.Kind == ActionKind.Adaptive)
             {
-                var (chosen, rangeNormed, freshValues) = SelectAdaptive(layer, hidden, inputs, cache, action, range, ref executed);
+                var (chosen, rangeNormed, freshValues) = SelectAdaptive(layer, hidden, inputs, cache, action, range, ref projected);
                 if (chosen.shape[1] == 0) continue;
                 columns.Add(chosen + range.Start);
                 normed.Add(Gather(rangeNormed, chosen));  // the probe already normalised these rows
-                if (freshValues is not null)
-                {
-                    values.Add(Gather(freshValues, chosen));
-                }
-                else
-                {
-                    values.Add(layer.ProjectValue(normed[^1]));
-                    executed += _flops.KeyOrValueProjection(b * chosen.shape[1]);
-                }
+                values.Add(freshValues is null ? null : Gather(freshValues, chosen));
             }
         }
 
         var n = columns.Sum(c => (int)c.shape[1]);
-        recomputed = n;
-        if (n == 0)
+        if (n == 0) return LayerRows.None(projected);
+
+        // V from a probe where there is one; where only some groups have it, this projects the others' V, so
+        // that the layer gets V for every row or for none (then it projects all of them in one call).
+        Tensor? v = null;
+        if (values.Any(x => x is not null))
         {
-            Statistics.LayerFlops += new FlopCount(executed, _flops.FullLayer(b, t));
-            return ResidualFromCache(hidden, cache);
+            for (int g = 0; g < values.Count; g++)
+            {
+                if (values[g] is not null) continue;
+                values[g] = layer.ProjectValue(normed[g]);
+                projected += (int)normed[g].shape[1];
+            }
+            v = values.Count == 1 ? values[0] : torch.cat(values.Select(x => x!).ToArray(), 1);
         }
         var cols = columns.Count == 1 ? columns[0] : torch.cat(columns, 1);
         var x = normed.Count == 1 ? normed[0] : torch.cat(normed, 1);
-        var v = values.Count == 1 ? values[0] : torch.cat(values, 1);
-
-        // Flat row index into the [B*T, features] caches, and the chosen rows' rotary phases.
-        var flat = (torch.arange(b, ScalarType.Int64, hidden.device).unsqueeze(1) * t + cols).view(-1);
-        var cos = Gather(inputs.Cos.expand(b, t, -1), cols);
-        var sin = Gather(inputs.Sin.expand(b, t, -1), cols);
-
-        // q and k rotate with the same phases: one rotary call for both.
-        var q = layer.ProjectQuery(x);
-        var qk = layer.ApplyRotary(torch.cat([q, layer.ProjectKey(x)], -1), cos, sin);
-        var k = qk.narrow(-1, q.shape[2], _config.KvDim);
-        q = qk.narrow(-1, 0, q.shape[2]);
-        cache.Input.index_copy_(0, flat, x.reshape(b * n, -1));
-        cache.Key.index_copy_(0, flat, k.reshape(b * n, -1));
-        cache.Value.index_copy_(0, flat, v.reshape(b * n, -1));
-
-        // Chosen queries attend to every key: fresh ones just written, cached ones elsewhere.
-        var attention = layer.ProjectAttentionOutput(
-            layer.Attend(q, cache.Key.view(b, t, -1), cache.Value.view(b, t, -1), inputs.AttentionMask));
-        cache.Attention.index_copy_(0, flat, attention.reshape(b * n, -1));
-
-        var mid = hidden.reshape(b * t, -1).index_select(0, flat).view(b, n, -1) + attention;
-        var ffn = layer.Mlp(layer.NormFfnInput(mid));
-        cache.Ffn.index_copy_(0, flat, ffn.reshape(b * n, -1));
-
-        executed += _flops.QueryProjection(b * n) + _flops.KeyOrValueProjection(b * n) + b * _flops.Attention(n, t)
-                    + _flops.OutputProjection(b * n) + _flops.Mlp(b * n);
-        Statistics.LayerFlops += new FlopCount(executed, _flops.FullLayer(b, t));
-        return ResidualFromCache(hidden, cache);
+        return LayerRows.Subset(cols, _columns, x, v, projected);
     }
 
-    /// <summary><c>h + Attn + FFN</c> for every row, with one [B, T, hidden] allocation instead of two (same sums, same order).</summary>
-    private Tensor ResidualFromCache(Tensor hidden, LayerCache cache)
+    /// <summary>Writes the computed rows' input, K and V into the caches; returns the K/V of every column.</summary>
+    private (Tensor Key, Tensor Value) UpdateKeyValue(int layer, in LayerRows rows, Tensor normalisedInput, Tensor key, Tensor value)
     {
-        var output = hidden + cache.Attention.view(_rows, _columns, -1);
-        return output.add_(cache.Ffn.view(_rows, _columns, -1));
+        var cache = CacheOf(layer);
+        if (rows.IsAll)
+        {
+            cache.Input.copy_(normalisedInput.reshape(cache.Input.shape));
+            cache.Key.copy_(key.reshape(cache.Key.shape));
+            cache.Value.copy_(value.reshape(cache.Value.shape));
+            return (key, value);  // the fresh tensors themselves: the uncached forward's exact inputs
+        }
+        long bn = (long)_rows * rows.Count;
+        cache.Input.index_copy_(0, rows.FlatIndex!, normalisedInput.reshape(bn, -1));
+        cache.Key.index_copy_(0, rows.FlatIndex!, key.reshape(bn, -1));
+        cache.Value.index_copy_(0, rows.FlatIndex!, value.reshape(bn, -1));
+        return (cache.Key.view(_rows, _columns, -1), cache.Value.view(_rows, _columns, -1));
     }
+
+    /// <summary>Writes the computed rows of an output into its cache; returns the output for every row.</summary>
+    private Tensor Merge(Tensor store, in LayerRows rows, Tensor? computed)
+    {
+        if (rows.IsAll)
+        {
+            store.copy_(computed!.reshape(store.shape));
+            return computed;
+        }
+        if (computed is not null) store.index_copy_(0, rows.FlatIndex!, computed.reshape((long)_rows * rows.Count, -1));
+        return store.view(_rows, _columns, -1);
+    }
+
+    private LayerCache CacheOf(int layer) =>
+        _layers[layer] ?? throw new InvalidOperationException($"layer {layer} has no cache: SelectRows must come first.");
 
     /// <summary>The plan's segments in sequence order, adjacent ones with equal actions merged, empty ones left out.</summary>
     private static List<(ColumnRange Range, SegmentAction Action)> Groups(in LayerPlan plan, in SegmentLayout layout)
@@ -263,7 +255,7 @@ public sealed class CacheSession : ILayerRunner, IDisposable
     /// probe, its fresh V <c>[B, length, kv]</c> (the chosen rows need no second V projection).
     /// </summary>
     private (Tensor Chosen, Tensor Normed, Tensor? FreshValues) SelectAdaptive(TransformerLayer layer, Tensor hidden, LayerInputs inputs, LayerCache cache,
-        SegmentAction action, ColumnRange range, ref double executed)
+        SegmentAction action, ColumnRange range, ref int projected)
     {
         long b = _rows, t = _columns;
         var x = layer.NormAttentionInput(hidden.narrow(1, range.Start, range.Length));
@@ -273,13 +265,13 @@ public sealed class CacheSession : ILayerRunner, IDisposable
         {
             case Probe.Value:
                 fresh = layer.ProjectValue(x);
-                executed += _flops.KeyOrValueProjection(b * range.Length);
+                projected += range.Length;
                 break;
             case Probe.Key:
                 fresh = layer.ApplyRotary(layer.ProjectKey(x),
                     inputs.Cos.expand(b, t, -1).narrow(1, range.Start, range.Length),
                     inputs.Sin.expand(b, t, -1).narrow(1, range.Start, range.Length));
-                executed += _flops.KeyOrValueProjection(b * range.Length);
+                projected += range.Length;
                 break;
             default:
                 fresh = x;

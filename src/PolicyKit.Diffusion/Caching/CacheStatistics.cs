@@ -1,17 +1,12 @@
-using PolicyKit.Diffusion.Flops;
-
 namespace PolicyKit.Diffusion.Caching;
 
 /// <summary>What one layer did at one step: its plan and how many rows of each sequence it recomputed.</summary>
 public readonly record struct LayerStepRecord(int Step, int Layer, LayerPlan Plan, int RowsRecomputed, int SequenceLength);
 
-/// <summary>Counters of one cache session: work done against the uncached forward, per layer and step.</summary>
+/// <summary>Counters of one cache session: what each layer recomputed at each step (FLOPs are counted by the forward, <see cref="Flops.FlopTally"/>).</summary>
 public sealed class CacheStatistics
 {
     private readonly List<LayerStepRecord> _records = [];
-
-    /// <summary>FLOPs of the transformer layers (the LM head is counted by the caller).</summary>
-    public FlopCount LayerFlops { get; internal set; }
 
     public IReadOnlyList<LayerStepRecord> Records => _records;
 

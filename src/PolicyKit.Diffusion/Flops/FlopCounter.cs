@@ -1,3 +1,5 @@
+using PolicyKit.Diffusion.Checkpoints;
+
 namespace PolicyKit.Diffusion.Flops;
 
 /// <summary>
@@ -19,6 +21,13 @@ public sealed class FlopCounter
         _mlpHidden = mlpHiddenSize;
         _vocab = vocabSize;
         Layers = layers;
+    }
+
+    /// <summary>The counter for a model's sizes.</summary>
+    public static FlopCounter For(ModelConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        return new(config.HiddenSize, config.NumHeads, config.NumKvHeads, config.IntermediateSize, config.VocabSize, config.NumLayers);
     }
 
     public int Layers { get; }
@@ -43,6 +52,20 @@ public sealed class FlopCounter
     public double FullLayer(long batch, long length) =>
         QueryProjection(batch * length) + 2 * KeyOrValueProjection(batch * length) +
         batch * Attention(length, length) + OutputProjection(batch * length) + Mlp(batch * length);
+
+    /// <summary>
+    /// One layer's work, executed against the full layer: <paramref name="computedRows"/> rows per sequence run Q/K
+    /// projections, attention over all <paramref name="length"/> keys, the output projection and the MLP;
+    /// <paramref name="valueRows"/> of them project V in the layer, and <paramref name="cacheProjectedRows"/> K or V
+    /// projections ran in the cache (probes, and V it supplied). Every row computed with nothing from a cache
+    /// (<c>computedRows = valueRows = length</c>) executes exactly <see cref="FullLayer"/>.
+    /// </summary>
+    public FlopCount Layer(long batch, long length, long computedRows, long valueRows, long cacheProjectedRows)
+    {
+        var executed = QueryProjection(batch * computedRows) + KeyOrValueProjection(batch * (computedRows + valueRows + cacheProjectedRows))
+                       + batch * Attention(computedRows, length) + OutputProjection(batch * computedRows) + Mlp(batch * computedRows);
+        return new FlopCount(executed, FullLayer(batch, length));
+    }
 
     /// <summary>The uncached forward: every layer in full, the LM head on <paramref name="logitsRows"/> rows per sequence.</summary>
     public double FullForward(long batch, long length, long logitsRows) =>

@@ -36,27 +36,17 @@ public sealed class DiffusionTrainer : IDisposable
     /// <summary>Optimizer steps taken so far (restored by <see cref="Resume"/>).</summary>
     public int Step { get; private set; }
 
-    /// <summary>One optimizer step on a batch of equally long examples; returns the loss.</summary>
+    /// <summary>One optimizer step on a batch of equally long examples; returns the loss (before the update).</summary>
     public double TrainStep(IReadOnlyList<TrainingExample> batch)
     {
-        int b = batch.Count, p = batch[0].Prompt.Length, g = batch[0].Response.Length, t = p + g;
-        if (batch.Any(e => e.Prompt.Length != p || e.Response.Length != g))
-            throw new ArgumentException("a training batch must hold examples of one prompt and one response length");
-
         using var scope = NewDisposeScope();
-        using var generator = new Generator((ulong)(_options.Seed * 1_000_003L + Step));
-        var flat = batch.SelectMany(e => e.Prompt.Concat(e.Response)).Select(x => (long)x).ToArray();
-        var ids = tensor(flat, [b, t], device: _model.Device);
-        var target = ids.narrow(1, p, g);
+        var noised = Noise(batch, Step);
+        int b = noised.Batch, p = noised.PromptLength, g = noised.ResponseLength;
 
-        var ratio = MaskRatios(b, generator).to(_model.Device);
-        var masked = rand(new long[] { b, g }, generator: generator).to(_model.Device).lt(ratio);
-        var noisy = ids.clone();
-        noisy.narrow(1, p, g).masked_fill_(masked, _model.MaskTokenId);
-
-        var logits = ResponseLogits(noisy, p, g);
-        var ce = nn.functional.cross_entropy(logits.reshape(b * g, -1), target.reshape(-1), reduction: nn.Reduction.None).view(b, g);
-        var loss = (ce * masked.to(ce.dtype) / ratio).sum() / (b * g);
+        // The model's own forward (Dream's logit shift included): row j predicts response position j.
+        var logits = _model.Network.Forward(noised.Noisy, null, p, g);
+        var ce = nn.functional.cross_entropy(logits.reshape(b * g, -1), noised.Target.reshape(-1), reduction: nn.Reduction.None).view(b, g);
+        var loss = (ce * noised.Masked.to(ce.dtype) / noised.Ratio).sum() / (b * g);
 
         foreach (var group in _optimizer.ParamGroups) group.LearningRate = _options.LearningRateAt(Step);
         _optimizer.zero_grad();
@@ -66,6 +56,34 @@ public sealed class DiffusionTrainer : IDisposable
         Step++;
         return loss.item<float>();
     }
+
+    /// <summary>
+    /// The noise <see cref="TrainStep"/> applies at optimizer step <paramref name="step"/>, drawn from (seed, step):
+    /// the token ids, the noisy ids (masked response tokens replaced by the mask id), the response targets, which
+    /// response tokens are masked and each sequence's mask ratio. Tensors in the caller's dispose scope.
+    /// </summary>
+    internal NoisedBatch Noise(IReadOnlyList<TrainingExample> batch, int step)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        if (batch.Count == 0) throw new ArgumentException("a training batch needs at least one example", nameof(batch));
+        int b = batch.Count, p = batch[0].Prompt.Length, g = batch[0].Response.Length, t = p + g;
+        if (batch.Any(e => e.Prompt.Length != p || e.Response.Length != g))
+            throw new ArgumentException("a training batch must hold examples of one prompt and one response length", nameof(batch));
+        if (g == 0) throw new ArgumentException("a training example needs a response to learn", nameof(batch));
+
+        using var generator = new Generator((ulong)(_options.Seed * 1_000_003L + step));
+        var flat = batch.SelectMany(e => e.Prompt.Concat(e.Response)).Select(x => (long)x).ToArray();
+        var ids = tensor(flat, [b, t], device: _model.Device);
+
+        var ratio = MaskRatios(b, generator).to(_model.Device);
+        var masked = rand(new long[] { b, g }, generator: generator).to(_model.Device).lt(ratio);
+        var noisy = ids.clone();
+        noisy.narrow(1, p, g).masked_fill_(masked, _model.MaskTokenId);
+        return new NoisedBatch(noisy, ids.narrow(1, p, g), masked, ratio, b, p, g);
+    }
+
+    /// <summary>One batch as <see cref="Noise"/> drew it: <c>Noisy</c> <c>[B, T]</c>, <c>Target</c> and <c>Masked</c> <c>[B, g]</c>, <c>Ratio</c> <c>[B, 1]</c>.</summary>
+    internal readonly record struct NoisedBatch(Tensor Noisy, Tensor Target, Tensor Masked, Tensor Ratio, int Batch, int PromptLength, int ResponseLength);
 
     /// <summary>
     /// One mask ratio per sequence, <c>t ~ U(ε, 1]</c>, drawn low-discrepancy: one uniform offset u and
@@ -78,16 +96,6 @@ public sealed class DiffusionTrainer : IDisposable
         var offset = rand(new long[] { 1 }, generator: generator);
         var spread = arange(batch, ScalarType.Float32).div_(batch).unsqueeze(1);
         return (spread + offset).frac() * (1 - MinMaskRatio) + MinMaskRatio;
-    }
-
-    /// <summary>The forward pass with gradients, LM head on the response rows only.</summary>
-    private Tensor ResponseLogits(Tensor ids, int promptLength, int responseLength)
-    {
-        var net = _model.Network;
-        var inputs = _model.CreateLayerInputs((int)ids.shape[0], (int)ids.shape[1], null);
-        var hidden = net.embed_tokens.forward(ids);
-        foreach (var layer in net.Layers) hidden = layer.Forward(hidden, inputs);
-        return net.LmHead(net.norm.forward(hidden.narrow(1, promptLength, responseLength)));
     }
 
     /// <summary>

@@ -1,5 +1,6 @@
 using PolicyKit.Diffusion.Caching;
 using PolicyKit.Diffusion.Checkpoints;
+using PolicyKit.Diffusion.Flops;
 using PolicyKit.Diffusion.Generation;
 using PolicyKit.Diffusion.Model;
 using PolicyKit.Diffusion.Sampling;
@@ -93,7 +94,12 @@ public class CacheExecutorTests
         var prompts = Prompts(model.Config.VocabSize, promptLength);
 
         var none = Generate(model, null, options, prompts);
+        // Both paths are counted by the same layer code: none costs the full forward, and so does always-refresh.
+        var counter = FlopCounter.For(model.Config);
+        var full = none.Reports.Count * counter.FullForward(1, promptLength + gen, block);  // logits for the active block
+        Assert.Equal(new FlopCount(full, full), none.Denoiser.Flops);
         var cached = Generate(model, PolicyKitPoliciesPolicyRegistry.Create("always-refresh"), options, prompts);
+        Assert.Equal(none.Denoiser.Flops, cached.Denoiser.Flops);
         Assert.Equal(none.Reports.Count, cached.Reports.Count);
         for (int s = 0; s < none.Reports.Count; s++)
         {
@@ -188,6 +194,26 @@ public class CacheExecutorTests
         // Threshold 2/3 on the input probe: step 0 refreshes all, later steps only what moved; never the prompt.
         var later = denoiser.Session!.Statistics.Records.Where(r => r.Step > 0).ToList();
         Assert.All(later, r => Assert.InRange(r.RowsRecomputed, 0, 8));
+    }
+
+    [Fact]
+    public void A_step_hook_serves_one_forward_and_steps_must_increase()
+    {
+        using var dir = new TempDir();
+        TestModels.Write(dir.Path, Layout.LLaDA);
+        using var model = DiffusionModel.Load(dir.Path);
+        using var session = new CacheSession(PolicyKitPoliciesPolicyRegistry.Create("dllm-cache"), model.Config);
+        using var ids = TestModels.Ids(TestModels.RandomIds(9, 12, 200));
+        var step = new DenoiseStep(0, 0, 1, 0, 8, 4, 0, 4);
+
+        var hook = session.ForStep(step);
+        using (var logits = model.Forward(ids, null, step.LogitsStart, step.LogitsLength, hook)) { }
+        var reused = Assert.Throws<InvalidOperationException>(() => model.Forward(ids, null, step.LogitsStart, step.LogitsLength, hook));
+        Assert.Contains("one forward", reused.Message);
+        var again = Assert.Throws<InvalidOperationException>(() => session.ForStep(step));
+        Assert.Contains("steps must increase", again.Message);
+        using (var next = model.Forward(ids, null, step.LogitsStart, step.LogitsLength, session.ForStep(step with { Step = 1 }))) { }
+        Assert.Equal(2 * model.Config.NumLayers, session.Statistics.Records.Count);
     }
 
     [Fact]

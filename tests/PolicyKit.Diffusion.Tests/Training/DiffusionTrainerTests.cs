@@ -1,6 +1,7 @@
 using PolicyKit.Diffusion.Checkpoints;
 using PolicyKit.Diffusion.Model;
 using PolicyKit.Diffusion.Training;
+using static TorchSharp.torch;
 
 namespace PolicyKit.Diffusion.Tests.Training;
 
@@ -30,6 +31,37 @@ public class DiffusionTrainerTests
         using var trainer = new DiffusionTrainer(model, Options);
         var losses = Enumerable.Range(0, 40).Select(s => trainer.TrainStep(Batch(s))).ToArray();
         Assert.True(losses[^5..].Average() < 0.7 * losses[..5].Average(), $"first {losses[..5].Average():F3}, last {losses[^5..].Average():F3}");
+    }
+
+    /// <summary>
+    /// The trainer's loss is LLaDA's masked-token loss on the logits the sampler sees: the inference forward's
+    /// logits for the whole sequence, read at the response positions. For a Dream-layout model those come from
+    /// the positions one to the left; a trainer that read the unshifted rows trained a misaligned model.
+    /// </summary>
+    [Theory]
+    [InlineData(Layout.LLaDA)]
+    [InlineData(Layout.Dream)]
+    public void The_loss_is_the_masked_token_loss_of_the_inference_logits(Layout layout)
+    {
+        using var dir = new TempDir();
+        RandomCheckpoint.Write(dir.Path, layout, Small, seed: 1);
+        using var model = DiffusionModel.Load(dir.Path);
+        using var trainer = new DiffusionTrainer(model, Options);
+        var batch = Batch(0);
+        int b = batch.Length, p = batch[0].Prompt.Length, g = batch[0].Response.Length;
+
+        double expected;
+        using (var scope = NewDisposeScope())
+        {
+            var noised = trainer.Noise(batch, trainer.Step);  // what this step's TrainStep draws
+            Assert.True(noised.Masked.any().item<bool>());
+            var logits = model.Forward(noised.Noisy, null, 0, p + g).narrow(1, p, g).to(ScalarType.Float64);
+            var logProbabilities = logits.log_softmax(-1).gather(2, noised.Target.unsqueeze(-1)).squeeze(-1);
+            var weighted = -logProbabilities * noised.Masked.to(ScalarType.Float64) / noised.Ratio.to(ScalarType.Float64);
+            expected = weighted.sum().item<double>() / (b * g);
+        }
+        var loss = trainer.TrainStep(batch);
+        Assert.True(Math.Abs(loss - expected) < 1e-5 * expected, $"trainer {loss}, masked-token loss of the inference logits {expected}");
     }
 
     [Fact]
