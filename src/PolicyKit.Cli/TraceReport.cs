@@ -79,20 +79,21 @@ internal static class TraceReport
     public static string HeatMap(PolicyTrace t)
     {
         int steps = Math.Max(1, t.Steps.Count), layers = Math.Max(1, t.LayerCount);
-        double cellW = Math.Clamp(640.0 / steps, 3, 24), cellH = Math.Clamp(220.0 / layers, 6, 24);
+        double cellW = Math.Clamp(640.0 / steps, 3, 48), cellH = Math.Clamp(220.0 / layers, 6, 24);
         const int left = 64, top = 58, right = 130, bottom = 46;
         double gridW = cellW * steps, gridH = cellH * layers;
         int width = (int)Math.Ceiling(left + gridW + right), height = (int)Math.Ceiling(top + Math.Max(gridH, 80) + bottom);
         string F(double v) => v.ToString("0.##", CultureInfo.InvariantCulture);
 
-        var sb = SvgDocument.Begin(Math.Max(width, 760), height);
+        // Wide enough for the title (about 7.5 px a character at 13 px bold) when few steps make a narrow grid.
+        var sb = SvgDocument.Begin(Math.Max(width, (int)(left + Title(t).Length * 7.5)), height);
         sb.AppendLine($"<text x=\"{left}\" y=\"18\" font-size=\"13\" font-weight=\"bold\">{SvgDocument.Escape(Title(t))}</text>");
         sb.AppendLine($"<text x=\"{left}\" y=\"36\">{SvgDocument.Escape(Summary(t))}; colour = share of the layer's rows recomputed at the step</text>");
 
         foreach (var step in t.Steps)
             foreach (var l in step.Layers)
                 sb.AppendLine(
-                    $"<rect class=\"cell\" x=\"{F(left + step.Step * cellW)}\" y=\"{F(top + l.Layer * cellH)}\" width=\"{F(cellW)}\" height=\"{F(cellH)}\" fill=\"{Colour(l.Recomputed)}\">" +
+                    $"<rect class=\"cell\" shape-rendering=\"crispEdges\" x=\"{F(left + step.Step * cellW)}\" y=\"{F(top + l.Layer * cellH)}\" width=\"{F(cellW)}\" height=\"{F(cellH)}\" fill=\"{Colour(l.Recomputed)}\">" +
                     $"<title>step {step.Step}, layer {l.Layer}: {l.Recomputed.ToString("P1", CultureInfo.InvariantCulture)} recomputed ({l.RowsRecomputed} of {l.Rows} rows); {SvgDocument.Escape(l.Plan)}</title></rect>");
 
         // Axes: layer labels on the left, step ticks below, block starts as red lines with their index above.
@@ -104,11 +105,14 @@ internal static class TraceReport
         for (int s = 0; s < steps; s += stepEvery)
             sb.AppendLine($"<text x=\"{F(left + (s + 0.5) * cellW)}\" y=\"{F(top + gridH + 14)}\" text-anchor=\"middle\">{s}</text>");
         sb.AppendLine($"<text x=\"{F(left + gridW / 2)}\" y=\"{F(top + gridH + 34)}\" text-anchor=\"middle\">denoising step</text>");
-        foreach (var step in t.Steps.Where(s => s.BlockStart))
+        var starts = t.Steps.Where(s => s.BlockStart).ToArray();
+        for (int i = 0; i < starts.Length; i++)
         {
-            double x = left + step.Step * cellW;
+            double x = left + starts[i].Step * cellW;
+            int blockSteps = (i + 1 < starts.Length ? starts[i + 1].Step : steps) - starts[i].Step;
+            string label = blockSteps * cellW >= 40 ? $"block {starts[i].Block}" : $"{starts[i].Block}";   // short where blocks are narrow
             sb.AppendLine($"<line class=\"block-start\" x1=\"{F(x)}\" y1=\"{top - 4}\" x2=\"{F(x)}\" y2=\"{F(top + gridH)}\" stroke=\"#d62728\" stroke-width=\"1.5\"/>");
-            sb.AppendLine($"<text x=\"{F(x + 2)}\" y=\"{top - 6}\" fill=\"#d62728\" font-size=\"9\">block {step.Block}</text>");
+            sb.AppendLine($"<text x=\"{F(x + 2)}\" y=\"{top - 6}\" fill=\"#d62728\" font-size=\"9\">{label}</text>");
         }
 
         // Legend: the colour scale, labelled at shares a policy typically hits (a V-verify of a short response
