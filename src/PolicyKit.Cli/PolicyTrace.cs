@@ -62,9 +62,11 @@ internal sealed record PolicyTrace(
             steps.Count == 0 ? 0 : steps[^1].BlockCount, traced, denoiser.Flops, denoiser.RecomputeFraction, Decode(model, result.ResponseIds[0]));
     }
 
-    /// <summary>The shares of one record. The one place the row kinds are split: a dropped share goes here.</summary>
+    /// <summary>The shares of one record: the one place a record's rows are split into kinds.</summary>
     public static LayerShares Shares(in LayerStepRecord r)
     {
+        // Once the record counts dropped rows, a Dropped share (RowsDropped / rows) joins LayerShares here and
+        // comes out of Reused; TraceReport's JSON then carries it next to recomputed and reused.
         double rows = r.SequenceLength;
         double recomputed = r.RowsRecomputed / rows;
         return new LayerShares(r.Layer, recomputed, 1 - recomputed, r.RowsRecomputed, r.SequenceLength, r.Plan.ToString());
