@@ -42,9 +42,7 @@ internal static class BenchReport
         string[] colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"];
         var tasks = results.Select(r => r.Task).Distinct().ToList();
 
-        var sb = new StringBuilder();
-        sb.AppendLine(CultureInfo.InvariantCulture, $"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"11\">");
-        sb.AppendLine(CultureInfo.InvariantCulture, $"<rect width=\"{width}\" height=\"{height}\" fill=\"white\"/>");
+        var sb = SvgDocument.Begin(width, height);
         sb.AppendLine(CultureInfo.InvariantCulture, $"<line x1=\"{left}\" y1=\"{height - bottom}\" x2=\"{width - right}\" y2=\"{height - bottom}\" stroke=\"black\"/>");
         sb.AppendLine(CultureInfo.InvariantCulture, $"<line x1=\"{left}\" y1=\"{top}\" x2=\"{left}\" y2=\"{height - bottom}\" stroke=\"black\"/>");
         foreach (var s in new[] { 0.5, 1, 2, 4, 8, 16, 32 }.Where(s => s <= maxSpeed))
@@ -57,17 +55,14 @@ internal static class BenchReport
         {
             var colour = colours[tasks.IndexOf(r.Task) % colours.Length];
             sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
-                $"<circle cx=\"{X(r.Speedup):F1}\" cy=\"{Y(r.Accuracy):F1}\" r=\"4\" fill=\"{colour}\"><title>{Escape(r.Policy)} / {Escape(r.Task)}: {Percent(r.Accuracy)}, {r.Speedup:F2}x</title></circle>"));
+                $"<circle cx=\"{X(r.Speedup):F1}\" cy=\"{Y(r.Accuracy):F1}\" r=\"4\" fill=\"{colour}\"><title>{SvgDocument.Escape(r.Policy)} / {SvgDocument.Escape(r.Task)}: {Percent(r.Accuracy)}, {r.Speedup:F2}x</title></circle>"));
             sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
-                $"<text x=\"{X(r.Speedup) + 6:F1}\" y=\"{Y(r.Accuracy) - 4:F1}\" fill=\"{colour}\" font-size=\"9\">{Escape(r.Policy)}</text>"));
+                $"<text x=\"{X(r.Speedup) + 6:F1}\" y=\"{Y(r.Accuracy) - 4:F1}\" fill=\"{colour}\" font-size=\"9\">{SvgDocument.Escape(r.Policy)}</text>"));
         }
         for (int i = 0; i < tasks.Count; i++)
-            sb.AppendLine(CultureInfo.InvariantCulture, $"<text x=\"{width - right + 20}\" y=\"{top + 20 + 16 * i}\" fill=\"{colours[i % colours.Length]}\">● {Escape(tasks[i])}</text>");
-        sb.AppendLine("</svg>");
-        return sb.ToString();
+            sb.AppendLine(CultureInfo.InvariantCulture, $"<text x=\"{width - right + 20}\" y=\"{top + 20 + 16 * i}\" fill=\"{colours[i % colours.Length]}\">● {SvgDocument.Escape(tasks[i])}</text>");
+        return SvgDocument.End(sb);
     }
 
     private static string Percent(double? x) => x is double v ? v.ToString("P0", CultureInfo.InvariantCulture) : "-";
-
-    private static string Escape(string s) => s.Replace("&", "&amp;").Replace("<", "&lt;").Replace(">", "&gt;");
 }
