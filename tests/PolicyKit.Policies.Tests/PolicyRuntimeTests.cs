@@ -74,7 +74,7 @@ public class PolicyRuntimeTests
     {
         var catalog = PolicyCatalog.FromAssemblies(typeof(DllmCache).Assembly, typeof(TailPolicy).Assembly);
 
-        Assert.Equal(9, catalog.Count);
+        Assert.Equal(12, catalog.Count);   // 10 built-in, 2 test policies
         Assert.IsType<DllmCache>(catalog.Create("dllm-cache"));
         Assert.IsType<TailPolicy>(catalog.Create("test-tail"));
         Assert.Throws<KeyNotFoundException>(() => catalog.Get("no-such-policy"));
