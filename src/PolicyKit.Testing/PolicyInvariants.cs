@@ -18,10 +18,25 @@ public sealed class PolicyInvariantException(string message, Exception? inner = 
 public static class PolicyInvariants
 {
     public static PolicyInvariant RefreshesEverythingAtStepZero { get; } = new(
-        "refreshes everything at step 0",
-        (policy, context) => context.Step == 0 && !policy.Plan(in context).IsRefreshAll
-            ? $"plan at step 0 is '{policy.Plan(in context)}'; nothing is cached yet, so every segment must be Refresh"
+        "refreshes everything at step 0 (except a dropped far suffix)",
+        (policy, context) => context.Step == 0 && !(policy.Plan(in context) with { FarSuffix = null }).IsRefreshAll
+            ? $"plan at step 0 is '{policy.Plan(in context)}'; nothing is cached yet, so every row not dropped must be Refresh"
             : null);
+
+    public static PolicyInvariant DropsOnlyTheFarSuffix { get; } = new(
+        "drops only the far suffix",
+        (policy, context) =>
+        {
+            var plan = policy.Plan(in context);
+            foreach (var segment in Enum.GetValues<Segment>())
+                if (plan[segment].Kind == ActionKind.Drop)
+                    return $"{segment} is dropped, but its logits or keys may be needed; only LayerPlan.FarSuffix may be Drop";
+            if (plan.Vicinity is { Kind: ActionKind.Drop } || plan.Masked is { Kind: ActionKind.Drop } || plan.JustDecoded is { Kind: ActionKind.Drop })
+                return $"plan '{plan}' drops the vicinity or a decode state; only LayerPlan.FarSuffix may be Drop";
+            if (plan.FarSuffix is { Kind: ActionKind.Drop } && plan.Window <= 0)
+                return $"plan '{plan}' drops the far suffix with Window = {plan.Window}; the window must be at least 1";
+            return null;
+        });
 
     public static PolicyInvariant RefreshesNeverCachedSegments { get; } = new(
         "refreshes segments that were never cached",
@@ -80,6 +95,7 @@ public static class PolicyInvariants
     public static IReadOnlyList<PolicyInvariant> All { get; } =
     [
         RefreshesEverythingAtStepZero, RefreshesNeverCachedSegments, IsDeterministic, AdaptiveParametersInRange, UncachedPolicyRefreshesEverything,
+        DropsOnlyTheFarSuffix,
     ];
 
     /// <summary>The first invariant <paramref name="policy"/> breaks at <paramref name="context"/>, as a message; null when it keeps all.</summary>

@@ -1,15 +1,42 @@
 namespace PolicyKit;
 
 /// <summary>
-/// What one layer does at one denoising step: an action for each <see cref="Segment"/>.
-/// Policies return one per (step, layer); the layer executor carries it out.
+/// What one layer does at one denoising step: an action for each <see cref="Segment"/>, and optional overrides for
+/// rows classed by region (the <see cref="Window"/> around the active block, the far suffix beyond it) and by
+/// decode state (<see cref="RowStates"/>). Policies return one per (step, layer); the layer executor carries it out.
 /// </summary>
+/// <remarks>
+/// The action of one response row is, from strongest to weakest: <see cref="FarSuffix"/> for suffix rows more than
+/// <see cref="Window"/> positions right of the active block; then <see cref="JustDecoded"/> or <see cref="Masked"/> by the
+/// row's decode state; then <see cref="Vicinity"/> for rows within <see cref="Window"/> positions of the active block
+/// (either side, inside the response, the block itself excluded); then the row's segment action. A null override does
+/// not apply, so <c>default(LayerPlan)</c> is still <see cref="RefreshAll"/> and the first-wave plans are unchanged.
+/// Prompt rows take <see cref="Prompt"/> only.
+/// </remarks>
 public readonly record struct LayerPlan(
     SegmentAction Prompt,
     SegmentAction ResponsePrefix,
     SegmentAction ActiveBlock,
     SegmentAction ResponseSuffix)
 {
+    /// <summary>Positions on each side of the active block that form its vicinity; 0 = no vicinity, and no far suffix.</summary>
+    public int Window { get; init; }
+
+    /// <summary>The action of response rows within <see cref="Window"/> positions of the active block (null: their segment's).</summary>
+    public SegmentAction? Vicinity { get; init; }
+
+    /// <summary>
+    /// The action of suffix rows beyond <see cref="Window"/> (null: their segment's). The only place where
+    /// <see cref="SegmentAction.Drop"/> is accepted: those rows' logits are never needed this step.
+    /// </summary>
+    public SegmentAction? FarSuffix { get; init; }
+
+    /// <summary>The action of response rows that are still masked (null: by region).</summary>
+    public SegmentAction? Masked { get; init; }
+
+    /// <summary>The action of response rows decoded at the previous step (null: by region).</summary>
+    public SegmentAction? JustDecoded { get; init; }
+
     /// <summary>Recompute everything (the plan of the first step and of the uncached model).</summary>
     public static LayerPlan RefreshAll => default;
 
@@ -31,18 +58,47 @@ public readonly record struct LayerPlan(
         _ => throw new ArgumentOutOfRangeException(nameof(segment)),
     };
 
-    /// <summary>A copy with the given segments' actions replaced.</summary>
-    public LayerPlan With(Segments segments, SegmentAction action) => new(
-        (segments & Segments.Prompt) != 0 ? action : Prompt,
-        (segments & Segments.ResponsePrefix) != 0 ? action : ResponsePrefix,
-        (segments & Segments.ActiveBlock) != 0 ? action : ActiveBlock,
-        (segments & Segments.ResponseSuffix) != 0 ? action : ResponseSuffix);
+    /// <summary>A copy with the given segments' actions replaced (the overrides are kept).</summary>
+    public LayerPlan With(Segments segments, SegmentAction action) => this with
+    {
+        Prompt = (segments & Segments.Prompt) != 0 ? action : Prompt,
+        ResponsePrefix = (segments & Segments.ResponsePrefix) != 0 ? action : ResponsePrefix,
+        ActiveBlock = (segments & Segments.ActiveBlock) != 0 ? action : ActiveBlock,
+        ResponseSuffix = (segments & Segments.ResponseSuffix) != 0 ? action : ResponseSuffix,
+    };
 
-    /// <summary>True when every segment is recomputed in full.</summary>
+    /// <summary>True when the plan has any override slot set.</summary>
+    public bool HasOverrides => (Window > 0 && (Vicinity is not null || FarSuffix is not null)) || Masked is not null || JustDecoded is not null;
+
+    /// <summary>True when every row is recomputed in full: every segment Refresh and no override other than Refresh.</summary>
     public bool IsRefreshAll =>
         Prompt.Kind == ActionKind.Refresh && ResponsePrefix.Kind == ActionKind.Refresh &&
-        ActiveBlock.Kind == ActionKind.Refresh && ResponseSuffix.Kind == ActionKind.Refresh;
+        ActiveBlock.Kind == ActionKind.Refresh && ResponseSuffix.Kind == ActionKind.Refresh &&
+        IsRefreshOrUnset(Masked) && IsRefreshOrUnset(JustDecoded) &&
+        (Window == 0 || (IsRefreshOrUnset(Vicinity) && IsRefreshOrUnset(FarSuffix)));
 
-    public override string ToString() =>
-        $"prompt {Prompt}; prefix {ResponsePrefix}; block {ActiveBlock}; suffix {ResponseSuffix}";
+    /// <summary>The action of a response row, by the precedence documented on the type.</summary>
+    /// <param name="segment">The row's segment (not <see cref="Segment.Prompt"/>).</param>
+    /// <param name="distanceFromBlock">Positions between the row and the active block (1 = adjacent; 0 inside it).</param>
+    /// <param name="state">The row's decode state (one flag).</param>
+    public SegmentAction ActionOfResponseRow(Segment segment, int distanceFromBlock, RowStates state)
+    {
+        if (Window > 0 && FarSuffix is { } far && segment == Segment.ResponseSuffix && distanceFromBlock > Window) return far;
+        if (state == RowStates.JustDecoded && JustDecoded is { } just) return just;
+        if (state == RowStates.Masked && Masked is { } masked) return masked;
+        if (Window > 0 && Vicinity is { } near && segment != Segment.ActiveBlock && distanceFromBlock <= Window) return near;
+        return this[segment];
+    }
+
+    private static bool IsRefreshOrUnset(SegmentAction? action) => action is null || action.Value.Kind == ActionKind.Refresh;
+
+    public override string ToString()
+    {
+        var text = $"prompt {Prompt}; prefix {ResponsePrefix}; block {ActiveBlock}; suffix {ResponseSuffix}";
+        if (Window > 0 && Vicinity is { } near) text += $"; vicinity ±{Window} {near}";
+        if (Window > 0 && FarSuffix is { } far) text += $"; beyond {Window} {far}";
+        if (Masked is { } masked) text += $"; masked {masked}";
+        if (JustDecoded is { } just) text += $"; just decoded {just}";
+        return text;
+    }
 }

@@ -9,6 +9,12 @@ public enum ActionKind : byte
     Reuse = 1,
     /// <summary>Compute a cheap probe, compare it with the cached probe, recompute only the rows that changed.</summary>
     Adaptive = 2,
+    /// <summary>
+    /// Leave the rows out of the forward: they are neither queries nor keys, and their outputs are not produced.
+    /// Only sound for rows whose logits nobody needs this step, so the engine accepts it only in
+    /// <see cref="LayerPlan.FarSuffix"/> (DPad's suffix dropout).
+    /// </summary>
+    Drop = 3,
 }
 
 /// <summary>The cheap per-token feature an adaptive action compares with its cached value.</summary>
@@ -70,6 +76,9 @@ public readonly record struct SegmentAction
 
     public static SegmentAction Reuse { get; } = new(ActionKind.Reuse, Selector.Ratio, 0d, Probe.Value, SimilarityMetric.Cosine);
 
+    /// <summary>Leave the rows out of the forward (see <see cref="ActionKind.Drop"/>).</summary>
+    public static SegmentAction Drop { get; } = new(ActionKind.Drop, Selector.Ratio, 0d, Probe.Value, SimilarityMetric.Cosine);
+
     /// <summary>Recompute the <c>floor(ratio * n)</c> least similar rows. <paramref name="ratio"/> must be in (0, 1].</summary>
     public static SegmentAction AdaptiveRatio(double ratio, Probe probe = Probe.Value, SimilarityMetric metric = SimilarityMetric.Cosine)
     {
@@ -90,6 +99,7 @@ public readonly record struct SegmentAction
     {
         ActionKind.Refresh => "refresh",
         ActionKind.Reuse => "reuse",
+        ActionKind.Drop => "drop",
         _ => Selector == Selector.Ratio
             ? $"adaptive(ratio {Value:0.###}, {Probe})"
             : $"adaptive(similarity < {Value:0.###}, {Probe})",

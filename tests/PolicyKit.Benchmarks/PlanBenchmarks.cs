@@ -69,3 +69,48 @@ public class PlanBenchmarks
         return sum;
     }
 }
+
+/// <summary>
+/// Cost and allocation of one Plan call for every built-in policy (first and second wave), over the same varied
+/// contexts as <see cref="PlanBenchmarks"/>; the Allocated column must read 0 B on every row.
+/// </summary>
+[MemoryDiagnoser]
+public class BuiltInPlanBenchmarks
+{
+    private const int Contexts = 1024;
+    private StepContext[] _contexts = [];
+    private ICachePolicy _policy = null!;
+
+    public static IEnumerable<string> Names => PolicyKit.Generated.PolicyKitPoliciesPolicyRegistry.Names;
+
+    [ParamsSource(nameof(Names))]
+    public string Policy { get; set; } = "";
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        var random = new Random(42);
+        int Counter() => random.Next(8) == 0 ? random.Next(1, 200) : random.Next(1, 10);
+        _contexts = Enumerable.Range(0, Contexts).Select(i => new StepContext
+        {
+            Step = 1 + i / 32, Layer = i % 32, LayerCount = 32, BlockCount = 8, BlockIndex = (i / 256) % 8, StepInBlock = 1 + i / 32 % 16,
+            PromptLength = 512, ResponseLength = 256, ActiveBlockStart = 32 * ((i / 256) % 8), ActiveBlockLength = 32,
+            StepsSincePromptRefresh = Counter(), StepsSinceResponsePrefixRefresh = Counter(),
+            StepsSinceActiveBlockRefresh = Counter(), StepsSinceResponseSuffixRefresh = Counter(),
+        }).ToArray();
+        _policy = PolicyKit.Generated.PolicyKitPoliciesPolicyRegistry.Create(Policy);
+    }
+
+    [Benchmark(OperationsPerInvoke = Contexts)]
+    public int Plan()
+    {
+        int sum = 0;
+        var contexts = _contexts;
+        for (int i = 0; i < contexts.Length; i++)
+        {
+            var plan = _policy.Plan(in contexts[i]);
+            sum += (int)plan.ActiveBlock.Kind + plan.Window;
+        }
+        return sum;
+    }
+}

@@ -36,6 +36,14 @@ public class DiagnosticTests
         { "PK0011", """[[|RefreshAllOnBlockStart|]] public class P;""" },
         { "PK0012", """[CachePolicy([|"has space"|])] public partial class P;""" },
         { "PK0012", """[CachePolicy([|""|])] public partial class P;""" },
+        { "PK0013", """[CachePolicy("p")] [[|FullRefresh|]] public partial class P;""" },
+        { "PK0013", """[CachePolicy("p")] [[|FullRefresh(Every = -2)|]] public partial class P;""" },
+        { "PK0014", """[CachePolicy("p")] [RefreshStates([|RowStates.Settled|])] public partial class P;""" },
+        { "PK0014", """[CachePolicy("p")] [RefreshStates([|RowStates.None|])] public partial class P;""" },
+        { "PK0015", """[CachePolicy("p")] [Vicinity([|Window = 0|])] public partial class P;""" },
+        { "PK0015", """[CachePolicy("p")] [[|DropFarSuffix|]] public partial class P;""" },
+        { "PK0016", """[CachePolicy("p")] [Vicinity(Window = 8)] [DropFarSuffix([|Window = 16|])] public partial class P;""" },
+        { "PK0009", """[CachePolicy("p", UsesCache = false)] [[|DropFarSuffix(Window = 4)|]] public partial class P;""" },
     };
 
     [Theory]

@@ -52,6 +52,24 @@ public class SnapshotTests
         public partial class NoCache;
         """;
 
+    // Every second-wave attribute in one declaration: full refresh on a schedule, decode-state overrides, the
+    // vicinity and the dropped far suffix (one window), over first-wave segment rules.
+    private const string SecondWave = """
+        using PolicyKit;
+        namespace Sample;
+
+        [CachePolicy("second-wave")]
+        [PromptRefresh(Every = 50)]
+        [FullRefresh(Every = 8, WarmupSteps = 2)]
+        [RefreshStates(RowStates.Masked | RowStates.JustDecoded)]
+        [Vicinity(Window = 16)]
+        [DropFarSuffix(Window = 16)]
+        public sealed partial class SecondWave;
+        """;
+
+    [Fact]
+    public void SecondWavePolicy() => AssertSnapshot(SecondWave, "Sample.SecondWave.CachePolicy.g.cs");
+
     [Fact]
     public void DllmCachePolicy() => AssertSnapshot(DllmCache, "Sample.DllmCache.CachePolicy.g.cs");
 

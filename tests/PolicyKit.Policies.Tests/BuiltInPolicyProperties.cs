@@ -22,13 +22,60 @@ public class BuiltInPolicyProperties
     [Fact]
     public void TheSevenBuiltInsAreRegistered() =>
         Assert.Equal(
-            new[] { "always-refresh", "depth-hybrid", "dllm-cache", "fast-dllm-dual", "fast-dllm-prefix", "none", "prompt-cache" },
+            new[] { "always-refresh", "depth-hybrid", "dkv-cache", "dllm-cache", "dpad", "fast-dllm-dual", "fast-dllm-prefix", "none", "prompt-cache", "vicinity" },
             PolicyKitPoliciesPolicyRegistry.Names);
 
     [Property]
     public Property EveryPolicyRefreshesEverythingAtStepZero() =>
         Prop.ForAll(Arb.From(StepContextGenerators.AtStepZero), context =>
-            s_builtIns.All(policy => policy.Plan(in context) == LayerPlan.RefreshAll));
+            s_builtIns.All(policy => policy.Plan(in context) == (policy.Name == "dpad" ? s_dpadDrop : LayerPlan.RefreshAll)));
+
+    private static readonly LayerPlan s_dpadDrop = LayerPlan.RefreshAll with { Window = 16, FarSuffix = SegmentAction.Drop };
+
+    // Oracles of the second wave, written from each paper's rule (../shared/REFERENCE.md §3), not from the generator.
+
+    [Property]
+    public bool DkvCacheRecomputesMaskedAndJustDecodedRowsAndRefreshesEverythingEveryEightSteps(StepContext context)
+    {
+        var plan = Plan("dkv-cache", context);
+        if (context.Step % 8 == 0 || context.IsBlockStart)
+            return plan.IsRefreshAll;   // cache_steps = 8, and each block start
+        // Settled rows and the prompt are reused; the rows the paper keeps out of the cache are recomputed.
+        return plan == new LayerPlan(
+            ReuseUnlessNever(context.StepsSincePromptRefresh),
+            ReuseUnlessNever(context.StepsSinceResponsePrefixRefresh),
+            ReuseUnlessNever(context.StepsSinceActiveBlockRefresh),
+            ReuseUnlessNever(context.StepsSinceResponseSuffixRefresh)) with { Masked = s_refresh, JustDecoded = s_refresh }
+            && plan.ActionOfResponseRow(Segment.ResponsePrefix, 3, RowStates.JustDecoded) == s_refresh
+            && plan.ActionOfResponseRow(Segment.ResponseSuffix, 40, RowStates.Masked) == s_refresh;
+    }
+
+    [Property]
+    public bool VicinityRecomputesTheBlockAndSixteenRowsEachSideAfterTwoWarmupSteps(StepContext context)
+    {
+        var plan = Plan("vicinity", context);
+        if (context.StepInBlock < 2)
+            return plan.IsRefreshAll;
+        var farPrefix = ReuseUnlessNever(context.StepsSinceResponsePrefixRefresh);
+        var farSuffix = ReuseUnlessNever(context.StepsSinceResponseSuffixRefresh);
+        return plan.Prompt == ReuseUnlessNever(context.StepsSincePromptRefresh)
+            && plan.ActionOfResponseRow(Segment.ActiveBlock, 0, RowStates.Masked) == s_refresh
+            && plan.ActionOfResponseRow(Segment.ResponsePrefix, 16, RowStates.Settled) == s_refresh
+            && plan.ActionOfResponseRow(Segment.ResponseSuffix, 1, RowStates.Masked) == s_refresh
+            && plan.ActionOfResponseRow(Segment.ResponsePrefix, 17, RowStates.Settled) == farPrefix
+            && plan.ActionOfResponseRow(Segment.ResponseSuffix, 17, RowStates.Masked) == farSuffix;
+    }
+
+    [Property]
+    public bool DpadDropsTheSuffixBeyondSixteenAndRecomputesTheRestEveryStep(StepContext context)
+    {
+        var plan = Plan("dpad", context);
+        return plan.ActionOfResponseRow(Segment.ResponseSuffix, 17, RowStates.Masked) == SegmentAction.Drop
+            && plan.ActionOfResponseRow(Segment.ResponseSuffix, 16, RowStates.Masked) == s_refresh
+            && plan.ActionOfResponseRow(Segment.ResponsePrefix, 40, RowStates.Settled) == s_refresh
+            && plan.ActionOfResponseRow(Segment.ActiveBlock, 0, RowStates.Masked) == s_refresh
+            && plan.Prompt == s_refresh;
+    }
 
     [Property]
     public bool PlansAreDeterministic(StepContext context) =>

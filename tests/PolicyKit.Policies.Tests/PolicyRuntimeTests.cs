@@ -10,7 +10,10 @@ public class PolicyRuntimeTests
     [Fact]
     public void GeneratedPlanAllocatesNothing()
     {
-        ICachePolicy[] policies = [new DllmCache(), new DepthHybrid(), new TailPolicy(), new FastDllmPrefixCache()];
+        // Every built-in (the second wave's override slots and Drop included) and the test policies; a power of two.
+        ICachePolicy[] policies = [.. PolicyKitPoliciesPolicyRegistry.All.Select(d => d.Create()), new TailPolicy(), new AdjustedPolicy(),
+            new DllmCache(), new DkvCache(), new VicinityRefresh(), new SuffixDropout()];
+        Assert.Equal(16, policies.Length);
         var contexts = StepContextGenerators.Any.Sample(256, 64).ToArray();
         int sink = 0;
         foreach (var policy in policies) // warm-up: JIT every path before measuring
@@ -22,7 +25,10 @@ public class PolicyRuntimeTests
         const int Calls = 1_000_000;
         long before = GC.GetAllocatedBytesForCurrentThread();
         for (int i = 0; i < Calls; i++)
-            sink += (int)policies[i & 3].Plan(in contexts[i % contexts.Length]).ResponseSuffix.Kind;
+        {
+            var plan = policies[i & 15].Plan(in contexts[i % contexts.Length]);
+            sink += (int)plan.ResponseSuffix.Kind + plan.Window + (int)(plan.FarSuffix?.Kind ?? 0) + (int)(plan.Masked?.Kind ?? 0);
+        }
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
 
         Assert.Equal(0, allocated);
@@ -74,7 +80,7 @@ public class PolicyRuntimeTests
     {
         var catalog = PolicyCatalog.FromAssemblies(typeof(DllmCache).Assembly, typeof(TailPolicy).Assembly);
 
-        Assert.Equal(9, catalog.Count);
+        Assert.Equal(12, catalog.Count);   // 10 built-in, 2 test policies
         Assert.IsType<DllmCache>(catalog.Create("dllm-cache"));
         Assert.IsType<TailPolicy>(catalog.Create("test-tail"));
         Assert.Throws<KeyNotFoundException>(() => catalog.Get("no-such-policy"));

@@ -79,3 +79,38 @@ public class UserPolicyTests
         Assert.Contains("Ratio = 1.25", error.GetMessage());
     }
 }
+
+public class SecondWaveUserPolicyTests
+{
+    [Fact]
+    public void TheWindowedPolicyKeepsEveryInvariant() => PolicyInvariants.Check(new MyWindowedPolicy());
+
+    [Fact]
+    public void TheWindowedPolicyPlansByItsRules()
+    {
+        var context = new StepContext
+        {
+            Step = 13, Layer = 2, LayerCount = 12, BlockIndex = 1, BlockCount = 4, StepInBlock = 3, PromptLength = 100,
+            ResponseLength = 128, ActiveBlockStart = 32, ActiveBlockLength = 32,
+            StepsSincePromptRefresh = 3, StepsSinceResponsePrefixRefresh = 3, StepsSinceActiveBlockRefresh = 3, StepsSinceResponseSuffixRefresh = 3,
+        };
+        var plan = new MyWindowedPolicy().Plan(in context);
+        Assert.Equal(SegmentAction.Reuse, plan.Prompt);
+        Assert.Equal(SegmentAction.Drop, plan.ActionOfResponseRow(Segment.ResponseSuffix, 9, RowStates.Masked));
+        Assert.Equal(SegmentAction.Refresh, plan.ActionOfResponseRow(Segment.ResponseSuffix, 8, RowStates.Masked));
+        Assert.Equal(SegmentAction.Refresh, plan.ActionOfResponseRow(Segment.ResponsePrefix, 20, RowStates.JustDecoded));
+        Assert.Equal(SegmentAction.Reuse, plan.ActionOfResponseRow(Segment.ResponsePrefix, 20, RowStates.Settled));
+        Assert.Equal(SegmentAction.Reuse, plan.ActionOfResponseRow(Segment.ActiveBlock, 0, RowStates.Masked));
+        Assert.True((new MyWindowedPolicy().Plan(context with { Step = 20 }) with { FarSuffix = null }).IsRefreshAll);  // Every = 10
+    }
+
+    [Fact]
+    public void The_invariants_catch_a_policy_that_drops_the_active_block()
+    {
+        var context = new StepContext { Step = 3, Layer = 0, LayerCount = 4, PromptLength = 10, ResponseLength = 16, ActiveBlockLength = 8,
+            StepsSincePromptRefresh = 1, StepsSinceResponsePrefixRefresh = 1, StepsSinceActiveBlockRefresh = 1, StepsSinceResponseSuffixRefresh = 1 };
+        var violation = PolicyInvariants.DropsOnlyTheFarSuffix.FindViolation(new DropsTheActiveBlock(), context);
+        Assert.NotNull(violation);
+        Assert.Contains("ActiveBlock is dropped", violation, StringComparison.Ordinal);
+    }
+}

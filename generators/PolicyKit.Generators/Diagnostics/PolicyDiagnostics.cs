@@ -71,9 +71,30 @@ internal static class PolicyDiagnostics
         "Invalid cache policy name",
         "The cache policy name \"{0}\" is invalid: {1}. Use a short name of letters, digits, '-', '_' or '.', such as \"my-policy\".");
 
+    public static readonly DiagnosticDescriptor FullRefreshSchedule = Error(
+        "PK0013",
+        "Full refresh needs a schedule",
+        "[FullRefresh] {0}, but a full refresh needs Every (an interval in forward passes) or WarmupSteps (forward passes at each block start), each at least 1. Set e.g. Every = 8 or WarmupSteps = 2.");
+
+    public static readonly DiagnosticDescriptor InvalidRowStates = Error(
+        "PK0014",
+        "Refreshed row states must be Masked and/or JustDecoded",
+        "[RefreshStates] names {0}, but only RowStates.Masked and RowStates.JustDecoded can be refreshed by state (settled rows are what a cache reuses; refresh them with the segment rules). Use e.g. [RefreshStates(RowStates.Masked | RowStates.JustDecoded)].");
+
+    public static readonly DiagnosticDescriptor WindowTooSmall = Error(
+        "PK0015",
+        "Window must be at least 1 position",
+        "[{0}] Window = {1}, but a window around the active block must be at least 1 position. Set e.g. Window = 16, or remove the attribute.");
+
+    public static readonly DiagnosticDescriptor WindowMismatch = Error(
+        "PK0016",
+        "Vicinity and far-suffix windows differ",
+        "[DropFarSuffix] Window = {0} differs from [Vicinity] Window = {1}, but a plan has one window: the vicinity is the rows within it, the far suffix the rows beyond it. Give both the same Window.");
+
     private static readonly Dictionary<string, DiagnosticDescriptor> s_byId = Index(
         PolicyClassShape, IntervalTooSmall, RatioOutOfRange, ThresholdOutOfRange, AdaptiveSelector, MalformedLayers,
-        EmptyLayerRange, OverlappingLayerRanges, ConflictingRules, DuplicatePolicyName, RuleWithoutCachePolicy, InvalidPolicyName);
+        EmptyLayerRange, OverlappingLayerRanges, ConflictingRules, DuplicatePolicyName, RuleWithoutCachePolicy, InvalidPolicyName,
+        FullRefreshSchedule, InvalidRowStates, WindowTooSmall, WindowMismatch);
 
     public static IEnumerable<DiagnosticDescriptor> All => s_byId.Values;
 

@@ -157,7 +157,7 @@ internal static class PolicyEmitter
          .Open($"public {LayerPlan} Plan(in {StepContext} context)")
          .Line("// Step 0: nothing is cached yet, so every segment is computed. Not adjustable.")
          .Line("if (context.Step == 0)")
-         .Line($"    return {LayerPlan}.RefreshAll;")
+         .Line($"    return {LayerPlan}.RefreshAll{DropSuffix(model)};")
          .Line()
          .Line($"{LayerPlan} plan;");
 
@@ -169,6 +169,15 @@ internal static class PolicyEmitter
         }
         if (model.RefreshAllOnBlockStart)
             fullRefresh.Add(("context.IsBlockStart", "[RefreshAllOnBlockStart]"));
+        var wave = model.SecondWave;
+        if (wave.FullRefreshEvery > 0 || wave.WarmupSteps > 0)
+        {
+            var parts = new List<string>();
+            var named = new List<string>();
+            if (wave.FullRefreshEvery > 0) { parts.Add($"context.Step % {CSharp.Int(wave.FullRefreshEvery)} == 0"); named.Add($"Every = {CSharp.Int(wave.FullRefreshEvery)}"); }
+            if (wave.WarmupSteps > 0) { parts.Add($"context.StepInBlock < {CSharp.Int(wave.WarmupSteps)}"); named.Add($"WarmupSteps = {CSharp.Int(wave.WarmupSteps)}"); }
+            fullRefresh.Add((string.Join(" || ", parts), $"[FullRefresh({string.Join(", ", named)})]"));
+        }
 
         if (fullRefresh.Count > 0)
         {
@@ -239,8 +248,29 @@ internal static class PolicyEmitter
          .Line($"    context.StepsSinceResponsePrefixRefresh >= responseEvery ? {Refresh} : responseBetween,")
          .Line($"    {activeBlock},")
          .Line($"    {suffix});");
+        var overrides = new List<string>();
+        if (wave.RefreshStates != 0)
+        {
+            var named = new List<string>();
+            if ((wave.RefreshStates & 1) != 0) { overrides.Add($"Masked = {Refresh}"); named.Add("RowStates.Masked"); }
+            if ((wave.RefreshStates & 2) != 0) { overrides.Add($"JustDecoded = {Refresh}"); named.Add("RowStates.JustDecoded"); }
+            w.Line($"// [RefreshStates({string.Join(" | ", named)})]: those rows are recomputed on every step, ahead of the region rules.");
+        }
+        if (wave.VicinityWindow > 0)
+        {
+            overrides.Insert(0, $"Vicinity = {Refresh}");
+            overrides.Insert(0, $"Window = {CSharp.Int(wave.VicinityWindow)}");
+            w.Line($"// [Vicinity(Window = {CSharp.Int(wave.VicinityWindow)})]: the response rows within the window around the active block are recomputed on every step.");
+        }
+        if (overrides.Count > 0)
+            w.Line($"plan = plan with {{ {string.Join(", ", overrides)} }};");
         if (fullRefresh.Count > 0)
             w.Close();
+        if (wave.DropWindow > 0)
+        {
+            w.Line($"// [DropFarSuffix(Window = {CSharp.Int(wave.DropWindow)})]: the suffix beyond the window is left out of every forward, full refreshes included.")
+             .Line($"plan = plan{DropSuffix(model)};");
+        }
         w.Line()
          .Line("AdjustPlan(in context, ref plan);")
          .Line("return plan;")
@@ -255,6 +285,11 @@ internal static class PolicyEmitter
          .Line($"partial void AdjustPlan(in {StepContext} context, ref {LayerPlan} plan);")
          .Line();
     }
+
+    /// <summary>The <c>with</c> expression that drops the far suffix, or nothing without <c>[DropFarSuffix]</c>.</summary>
+    private static string DropSuffix(PolicyModel model) => model.SecondWave.DropWindow > 0
+        ? $" with {{ Window = {CSharp.Int(model.SecondWave.DropWindow)}, FarSuffix = global::PolicyKit.SegmentAction.Drop }}"
+        : "";
 
     private static void EmitInterval(SourceWriter w, string local, string kind, EquatableArray<IntervalRule> rules, string segment)
     {

@@ -44,6 +44,15 @@ internal sealed record AdaptiveRule(bool UsesThreshold, double Value, int Probe,
 internal sealed record ActiveBlockRule(bool IncludeSuffix, LayerRange Layers);
 
 /// <summary>
+/// The second-wave rules, each at every layer; 0 = not declared. <see cref="RefreshStates"/> is the
+/// <c>PolicyKit.RowStates</c> flags value.
+/// </summary>
+internal sealed record SecondWaveRules(int FullRefreshEvery, int WarmupSteps, int RefreshStates, int VicinityWindow, int DropWindow)
+{
+    public static readonly SecondWaveRules None = new(0, 0, 0, 0, 0);
+}
+
+/// <summary>
 /// Everything the emitter needs to write one policy class: plain values only, so two runs over unchanged
 /// source produce equal models and the incremental pipeline skips re-emitting.
 /// </summary>
@@ -58,7 +67,8 @@ internal sealed record PolicyModel(
     EquatableArray<IntervalRule> PromptRules,
     EquatableArray<IntervalRule> ResponseRules,
     EquatableArray<AdaptiveRule> AdaptiveRules,
-    EquatableArray<ActiveBlockRule> ActiveBlockRules)
+    EquatableArray<ActiveBlockRule> ActiveBlockRules,
+    SecondWaveRules SecondWave)
 {
     public string FullyQualifiedName => Namespace is null ? "global::" + ClassName : "global::" + Namespace + "." + ClassName;
 

@@ -10,11 +10,16 @@ internal static class AttributeNames
     public const string AlwaysRefreshLayers = "PolicyKit.AlwaysRefreshLayersAttribute";
     public const string RefreshAllOnBlockStart = "PolicyKit.RefreshAllOnBlockStartAttribute";
     public const string RefreshActiveBlock = "PolicyKit.RefreshActiveBlockAttribute";
+    public const string FullRefresh = "PolicyKit.FullRefreshAttribute";
+    public const string RefreshStates = "PolicyKit.RefreshStatesAttribute";
+    public const string Vicinity = "PolicyKit.VicinityAttribute";
+    public const string DropFarSuffix = "PolicyKit.DropFarSuffixAttribute";
 
     /// <summary>The rule attributes: each is meaningless without <see cref="CachePolicy"/> (PK0011).</summary>
     public static readonly string[] Rules =
     {
         PromptRefresh, ResponseRefresh, AdaptiveResponse, AlwaysRefreshLayers, RefreshAllOnBlockStart, RefreshActiveBlock,
+        FullRefresh, RefreshStates, Vicinity, DropFarSuffix,
     };
 
     /// <summary>"PolicyKit.PromptRefreshAttribute" → "PromptRefresh", as users write it.</summary>

@@ -70,6 +70,8 @@ internal static class PolicyParser
             var alwaysRefresh = new SortedSet<int>();
             LocationInfo? alwaysRefreshAt = null;
             bool refreshAllOnBlockStart = false;
+            int fullEvery = 0, warmup = 0, states = 0, vicinity = 0, drop = 0;
+            LocationInfo? dropAt = null;
 
             foreach (var attribute in symbol.GetAttributes())
             {
@@ -100,6 +102,19 @@ internal static class PolicyParser
                     case AttributeNames.RefreshAllOnBlockStart:
                         refreshAllOnBlockStart = true;
                         break;
+                    case AttributeNames.FullRefresh:
+                        ReadFullRefresh(attribute, out fullEvery, out warmup);
+                        break;
+                    case AttributeNames.RefreshStates:
+                        states = ReadStates(attribute);
+                        break;
+                    case AttributeNames.Vicinity:
+                        vicinity = ReadWindow(attribute, "Vicinity");
+                        break;
+                    case AttributeNames.DropFarSuffix:
+                        drop = ReadWindow(attribute, "DropFarSuffix");
+                        dropAt = NamedArgumentLocation(attribute, "Window") ?? AttributeLocation(attribute, cancellationToken);
+                        break;
                     default:
                         continue;
                 }
@@ -111,6 +126,8 @@ internal static class PolicyParser
             CheckOverlaps("AdaptiveResponse", _adaptiveRules.Select(r => (r.Rule.Layers, r.At)));
             CheckOverlaps("RefreshActiveBlock", _activeBlockRules.Select(r => (r.Rule.Layers, r.At)));
             CheckConflicts(usesCache, alwaysRefresh);
+            if (vicinity > 0 && drop > 0 && vicinity != drop)
+                Report(PolicyDiagnostics.WindowMismatch, dropAt, drop.ToString(CultureInfo.InvariantCulture), vicinity.ToString(CultureInfo.InvariantCulture));
 
             PolicyModel? model = null;
             if (_diagnostics.Count == 0)
@@ -126,7 +143,8 @@ internal static class PolicyParser
                     _promptRules.Select(r => r.Rule).ToEquatableArray(),
                     _responseRules.Select(r => r.Rule).ToEquatableArray(),
                     _adaptiveRules.Select(r => r.Rule).ToEquatableArray(),
-                    _activeBlockRules.Select(r => r.Rule).ToEquatableArray());
+                    _activeBlockRules.Select(r => r.Rule).ToEquatableArray(),
+                    new SecondWaveRules(fullEvery, warmup, states, vicinity, drop));
             }
             return new PolicyDeclaration(name, policyLocation, model, _diagnostics.ToEquatableArray());
         }
@@ -176,6 +194,40 @@ internal static class PolicyParser
             }
             if (layers is not null)
                 _adaptiveRules.Add((new AdaptiveRule(usesThreshold, value, probe, layers), LayersLocation(attribute)));
+        }
+
+        private void ReadFullRefresh(AttributeData attribute, out int every, out int warmup)
+        {
+            every = Named(attribute, "Every") is { Value: int e } ? e : 0;
+            warmup = Named(attribute, "WarmupSteps") is { Value: int w } ? w : 0;
+            string? problem =
+                every < 0 ? "Every = " + every.ToString(CultureInfo.InvariantCulture) + " is negative" :
+                warmup < 0 ? "WarmupSteps = " + warmup.ToString(CultureInfo.InvariantCulture) + " is negative" :
+                every == 0 && warmup == 0 ? "sets neither Every nor WarmupSteps" : null;
+            if (problem is null) return;
+            Report(PolicyDiagnostics.FullRefreshSchedule, AttributeLocation(attribute, cancellationToken), problem);
+            every = warmup = 0;
+        }
+
+        private int ReadStates(AttributeData attribute)
+        {
+            // Enum constants arrive boxed as their underlying type (RowStates is a byte). Masked = 1, JustDecoded = 2.
+            var argument = attribute.ConstructorArguments.Length == 1 ? attribute.ConstructorArguments[0] : default;
+            int states = argument.Value is { } v ? System.Convert.ToInt32(v, CultureInfo.InvariantCulture) : 0;
+            if (states != 0 && (states & ~3) == 0) return states;
+            string shown = states == 0 ? "no state" : (states & 4) != 0 ? "RowStates.Settled" : "an undefined state (" + states.ToString(CultureInfo.InvariantCulture) + ")";
+            Report(PolicyDiagnostics.InvalidRowStates, PositionalArgumentLocation(attribute, 0) ?? AttributeLocation(attribute, cancellationToken), shown);
+            return 0;
+        }
+
+        private int ReadWindow(AttributeData attribute, string kind)
+        {
+            var window = Named(attribute, "Window");
+            int value = window is { Value: int w } ? w : 0;
+            if (value >= 1) return value;
+            Report(PolicyDiagnostics.WindowTooSmall, NamedArgumentLocation(attribute, "Window") ?? AttributeLocation(attribute, cancellationToken), kind,
+                window is null ? "0 (not set)" : value.ToString(CultureInfo.InvariantCulture));
+            return 0;
         }
 
         private void ReadAlwaysRefresh(AttributeData attribute, SortedSet<int> layers)

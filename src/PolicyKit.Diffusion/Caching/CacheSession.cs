@@ -27,16 +27,30 @@ public sealed class CacheSession : IDisposable
     private readonly LayerCache?[] _layers;
     /// <summary>Per layer and column: the step at which that column was last recomputed as part of a refreshed segment (-1: never).</summary>
     private readonly int[][] _lastRefresh;
+    private readonly int? _maskTokenId;
     private int _lastStep = -1;
     private int _rows, _columns;
     private bool _disposed;
+    /// <summary>Per column, the decode state of this step (the freshest over the batch), or null when no tokens were given.</summary>
+    private RowStates[]? _states;
+    /// <summary>Per row and column: masked at the previous forward (for <see cref="RowStates.JustDecoded"/>).</summary>
+    private bool[]? _maskedBefore;
+    /// <summary>Per column, the action the executor resolved for the current layer (reused, to keep the step allocation-light).</summary>
+    private SegmentAction[] _actions = [];
 
-    public CacheSession(ICachePolicy policy, ModelConfig config)
+    /// <param name="policy">The policy that plans each layer.</param>
+    /// <param name="config">The model's configuration.</param>
+    /// <param name="maskTokenId">
+    /// The mask token: with it, <see cref="ForStep"/> derives each row's decode state from the tokens it is given,
+    /// which plans with <see cref="LayerPlan.Masked"/> or <see cref="LayerPlan.JustDecoded"/> need.
+    /// </param>
+    public CacheSession(ICachePolicy policy, ModelConfig config, int? maskTokenId = null)
     {
         ArgumentNullException.ThrowIfNull(policy);
         ArgumentNullException.ThrowIfNull(config);
         _policy = policy;
         _config = config;
+        _maskTokenId = maskTokenId;
         _layers = new LayerCache?[config.NumLayers];
         _lastRefresh = new int[config.NumLayers][];
     }
@@ -48,15 +62,45 @@ public sealed class CacheSession : IDisposable
     /// <summary>
     /// The cache hook for the one forward pass of <paramref name="step"/> (pass it to
     /// <see cref="DiffusionModel.Forward"/>). Steps must increase from one forward to the next; the hook serves
-    /// one forward, its layers in order.
+    /// one forward, its layers in order. <paramref name="tokens"/> <c>[B, T]</c> (the forward's input ids) give the rows'
+    /// decode states when the session knows the mask token; pass them at every step, or decode-state plans fail.
     /// </summary>
-    public ILayerCache ForStep(in DenoiseStep step)
+    public ILayerCache ForStep(in DenoiseStep step, Tensor? tokens = null)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (step.Step <= _lastStep)
             throw new InvalidOperationException($"steps must increase: step {step.Step} after step {_lastStep}.");
         _lastStep = step.Step;
+        if (tokens is not null && _maskTokenId is { } maskId) UpdateStates(step, tokens, maskId);
+        else _states = null;
         return new StepCache(this, step);
+    }
+
+    /// <summary>
+    /// Each column's decode state at this step. In a batch a column takes the freshest state of its samples
+    /// (JustDecoded, then Masked, then Settled), so that a column any sample needs recomputed is recomputed.
+    /// </summary>
+    private void UpdateStates(in DenoiseStep step, Tensor tokens, int maskId)
+    {
+        using var scope = torch.NewDisposeScope();
+        var b = (int)tokens.shape[0];
+        var t = (int)tokens.shape[1];
+        var masked = tokens.eq(maskId).cpu().data<bool>().ToArray();
+        var states = _states is { Length: var n } && n == t ? _states : new RowStates[t];
+        Array.Fill(states, RowStates.None, 0, step.PromptLength);
+        for (int c = step.PromptLength; c < t; c++)
+        {
+            var state = RowStates.Settled;
+            for (int r = 0; r < b; r++)
+            {
+                int i = r * t + c;
+                if (masked[i]) { if (state == RowStates.Settled) state = RowStates.Masked; }
+                else if (_maskedBefore is { } before && before.Length == masked.Length && before[i]) { state = RowStates.JustDecoded; break; }
+            }
+            states[c] = state;
+        }
+        _states = states;
+        _maskedBefore = masked;
     }
 
     /// <summary>The hook of one forward: the step it belongs to, as a value, and which layer comes next.</summary>
@@ -65,17 +109,18 @@ public sealed class CacheSession : IDisposable
         private readonly DenoiseStep _step = step;
         private readonly SegmentLayout _layout = new(step);
         private int _nextLayer;
+        private int _keyCount;
 
         public LayerRows SelectRows(TransformerLayer layer, Tensor hidden, LayerInputs inputs)
         {
             if (layer.Index != _nextLayer)
                 throw new InvalidOperationException($"the cache of step {_step.Step} serves one forward, layers in order: got layer {layer.Index}, expected {_nextLayer}.");
             _nextLayer++;
-            return session.SelectRows(_step, _layout, layer, hidden, inputs);
+            return session.SelectRows(_step, _layout, layer, hidden, inputs, out _keyCount);
         }
 
         public (Tensor Key, Tensor Value) UpdateKeyValue(TransformerLayer layer, in LayerRows rows, Tensor normalisedInput, Tensor key, Tensor value) =>
-            session.UpdateKeyValue(layer.Index, rows, normalisedInput, key, value);
+            session.UpdateKeyValue(layer.Index, rows, normalisedInput, key, value, _keyCount);
 
         public Tensor MergeAttention(TransformerLayer layer, in LayerRows rows, Tensor? attention) =>
             session.Merge(session.CacheOf(layer.Index).Attention, rows, attention);
@@ -84,7 +129,7 @@ public sealed class CacheSession : IDisposable
             session.Merge(session.CacheOf(layer.Index).Ffn, rows, ffn);
     }
 
-    private LayerRows SelectRows(in DenoiseStep step, in SegmentLayout layout, TransformerLayer layer, Tensor hidden, LayerInputs inputs)
+    private LayerRows SelectRows(in DenoiseStep step, in SegmentLayout layout, TransformerLayer layer, Tensor hidden, LayerInputs inputs, out int keyCount)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         EnsureShape(inputs.BatchSize, inputs.SequenceLength);
@@ -93,16 +138,66 @@ public sealed class CacheSession : IDisposable
         var plan = RefreshWhatWasNeverCached(_policy.Plan(in context), context);
         var cache = _layers[l] ??= new LayerCache(_rows, _columns, _config, hidden.device, hidden.dtype);
 
-        var rows = plan.IsRefreshAll ? LayerRows.All(_columns) : SelectPartial(layer, hidden, inputs, cache, plan, layout);
-
-        foreach (var segment in SegmentLayout.All)
-            if (plan[segment].Kind == ActionKind.Refresh)
-            {
-                var range = layout[segment];
-                Array.Fill(_lastRefresh[l], step.Step, range.Start, range.Length);
-            }
-        Statistics.Add(new LayerStepRecord(step.Step, l, plan, rows.Count, _columns));
+        keyCount = _columns;
+        LayerRows rows;
+        if (plan.IsRefreshAll)
+        {
+            rows = LayerRows.All(_columns);
+            Array.Fill(_lastRefresh[l], step.Step);
+        }
+        else
+        {
+            ResolveColumnActions(plan, layout, l, step.Step);
+            while (keyCount > 0 && _actions[keyCount - 1].Kind == ActionKind.Drop) keyCount--;
+            rows = SelectPartial(layer, hidden, inputs, cache, keyCount);
+            for (int c = 0; c < keyCount; c++)
+                if (_actions[c].Kind == ActionKind.Refresh) _lastRefresh[l][c] = step.Step;
+        }
+        Statistics.Add(new LayerStepRecord(step.Step, l, plan, rows.Count, _columns) { RowsDropped = _columns - keyCount });
         return rows;
+    }
+
+    /// <summary>
+    /// Each column's action under the plan (the precedence of <see cref="LayerPlan"/>): the segment's action, then
+    /// the region and decode-state overrides; a column with nothing cached at this layer is refreshed unless dropped.
+    /// </summary>
+    private void ResolveColumnActions(in LayerPlan plan, in SegmentLayout layout, int layer, int step)
+    {
+        ValidateDrop(plan, layer, step);
+        if ((plan.Masked is not null || plan.JustDecoded is not null) && _states is null)
+            throw new InvalidOperationException(
+                $"the plan of layer {layer} at step {step} overrides decode states ({plan}), but the cache session was not given the step's tokens and mask token (CacheSession(maskTokenId) and ForStep(step, tokens)).");
+        if (_actions.Length != _columns) _actions = new SegmentAction[_columns];
+        var blockStart = layout[Segment.ActiveBlock].Start;
+        var blockEnd = layout[Segment.ActiveBlock].End;
+        var last = _lastRefresh[layer];
+        foreach (var segment in SegmentLayout.All)
+        {
+            var range = layout[segment];
+            for (int c = range.Start; c < range.End; c++)
+            {
+                var action = segment == Segment.Prompt
+                    ? plan.Prompt
+                    : plan.ActionOfResponseRow(segment, c < blockStart ? blockStart - c : c >= blockEnd ? c - blockEnd + 1 : 0, _states?[c] ?? RowStates.Settled);
+                if (last[c] < 0 && action.Kind != ActionKind.Refresh && action.Kind != ActionKind.Drop) action = SegmentAction.Refresh;
+                _actions[c] = action;
+            }
+        }
+    }
+
+    /// <summary>Drop is sound only for rows whose logits nobody needs: the far suffix, and nowhere else.</summary>
+    private static void ValidateDrop(in LayerPlan plan, int layer, int step)
+    {
+        string? slot =
+            plan.Prompt.Kind == ActionKind.Drop ? nameof(LayerPlan.Prompt) :
+            plan.ResponsePrefix.Kind == ActionKind.Drop ? nameof(LayerPlan.ResponsePrefix) :
+            plan.ActiveBlock.Kind == ActionKind.Drop ? nameof(LayerPlan.ActiveBlock) :
+            plan.ResponseSuffix.Kind == ActionKind.Drop ? nameof(LayerPlan.ResponseSuffix) :
+            plan.Vicinity is { Kind: ActionKind.Drop } ? nameof(LayerPlan.Vicinity) :
+            plan.Masked is { Kind: ActionKind.Drop } ? nameof(LayerPlan.Masked) :
+            plan.JustDecoded is { Kind: ActionKind.Drop } ? nameof(LayerPlan.JustDecoded) : null;
+        if (slot is not null)
+            throw new InvalidOperationException($"the plan of layer {layer} at step {step} drops {slot} ({plan}); only LayerPlan.FarSuffix may be dropped (with Window > 0).");
     }
 
     /// <summary>The policy's view of this layer and step, with the refresh counters of each segment.</summary>
@@ -150,15 +245,14 @@ public sealed class CacheSession : IDisposable
     /// selection across them, as dLLM-Cache selects across the whole response). The rows' normalised inputs are
     /// handed to the layer (a probe computed them already), and so is V when a V probe projected it.
     /// </summary>
-    private LayerRows SelectPartial(TransformerLayer layer, Tensor hidden, LayerInputs inputs, LayerCache cache,
-        in LayerPlan plan, in SegmentLayout layout)
+    private LayerRows SelectPartial(TransformerLayer layer, Tensor hidden, LayerInputs inputs, LayerCache cache, int keyCount)
     {
         long b = _rows;
         int projected = 0;                   // rows per sequence whose K or V this method projects
         var columns = new List<Tensor>(4);   // [B, n_g] column indices per group
         var normed = new List<Tensor>(4);    // [B, n_g, hidden] those rows' normalised inputs
         var values = new List<Tensor?>(4);   // [B, n_g, kv] their fresh V where a V probe already computed it
-        foreach (var (range, action) in Groups(plan, layout))
+        foreach (var (range, action) in Groups(keyCount))
         {
             if (action.Kind == ActionKind.Refresh)
             {
@@ -197,8 +291,11 @@ public sealed class CacheSession : IDisposable
         return LayerRows.Subset(cols, _columns, x, v, projected);
     }
 
-    /// <summary>Writes the computed rows' input, K and V into the caches; returns the K/V of every column.</summary>
-    private (Tensor Key, Tensor Value) UpdateKeyValue(int layer, in LayerRows rows, Tensor normalisedInput, Tensor key, Tensor value)
+    /// <summary>
+    /// Writes the computed rows' input, K and V into the caches; returns the K/V of the first <paramref name="keyCount"/>
+    /// columns (every column but the dropped far suffix, which always ends the sequence).
+    /// </summary>
+    private (Tensor Key, Tensor Value) UpdateKeyValue(int layer, in LayerRows rows, Tensor normalisedInput, Tensor key, Tensor value, int keyCount)
     {
         var cache = CacheOf(layer);
         if (rows.IsAll)
@@ -212,7 +309,9 @@ public sealed class CacheSession : IDisposable
         cache.Input.index_copy_(0, rows.FlatIndex!, normalisedInput.reshape(bn, -1));
         cache.Key.index_copy_(0, rows.FlatIndex!, key.reshape(bn, -1));
         cache.Value.index_copy_(0, rows.FlatIndex!, value.reshape(bn, -1));
-        return (cache.Key.view(_rows, _columns, -1), cache.Value.view(_rows, _columns, -1));
+        var keys = cache.Key.view(_rows, _columns, -1);
+        var values = cache.Value.view(_rows, _columns, -1);
+        return keyCount == _columns ? (keys, values) : (keys.narrow(1, 0, keyCount), values.narrow(1, 0, keyCount));
     }
 
     /// <summary>Writes the computed rows of an output into its cache; returns the output for every row.</summary>
@@ -230,19 +329,19 @@ public sealed class CacheSession : IDisposable
     private LayerCache CacheOf(int layer) =>
         _layers[layer] ?? throw new InvalidOperationException($"layer {layer} has no cache: SelectRows must come first.");
 
-    /// <summary>The plan's segments in sequence order, adjacent ones with equal actions merged, empty ones left out.</summary>
-    private static List<(ColumnRange Range, SegmentAction Action)> Groups(in LayerPlan plan, in SegmentLayout layout)
+    /// <summary>
+    /// The resolved column actions of the first <paramref name="keyCount"/> columns as runs of equal actions, in sequence
+    /// order. Without overrides these are the plan's segments, adjacent ones with equal actions merged, empty ones left out.
+    /// </summary>
+    private List<(ColumnRange Range, SegmentAction Action)> Groups(int keyCount)
     {
         var groups = new List<(ColumnRange, SegmentAction)>(4);
-        foreach (var segment in SegmentLayout.All)
+        int start = 0;
+        for (int c = 1; c <= keyCount; c++)
         {
-            var range = layout[segment];
-            if (range.Length == 0) continue;
-            var action = plan[segment];
-            if (groups.Count > 0 && groups[^1].Item2 == action && groups[^1].Item1.End == range.Start)
-                groups[^1] = (new ColumnRange(groups[^1].Item1.Start, range.End), action);
-            else
-                groups.Add((range, action));
+            if (c < keyCount && _actions[c] == _actions[start]) continue;
+            groups.Add((new ColumnRange(start, c), _actions[start]));
+            start = c;
         }
         return groups;
     }

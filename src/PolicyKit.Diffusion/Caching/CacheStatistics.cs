@@ -1,7 +1,14 @@
 namespace PolicyKit.Diffusion.Caching;
 
-/// <summary>What one layer did at one step: its plan and how many rows of each sequence it recomputed.</summary>
-public readonly record struct LayerStepRecord(int Step, int Layer, LayerPlan Plan, int RowsRecomputed, int SequenceLength);
+/// <summary>
+/// What one layer did at one step: its plan, how many rows of each sequence it recomputed and how many it dropped
+/// from the forward (neither queries nor keys; <see cref="ActionKind.Drop"/>).
+/// </summary>
+public readonly record struct LayerStepRecord(int Step, int Layer, LayerPlan Plan, int RowsRecomputed, int SequenceLength)
+{
+    /// <summary>Rows per sequence left out of the forward (the dropped far suffix).</summary>
+    public int RowsDropped { get; init; }
+}
 
 /// <summary>Counters of one cache session: what each layer recomputed at each step (FLOPs are counted by the forward, <see cref="Flops.FlopTally"/>).</summary>
 public sealed class CacheStatistics

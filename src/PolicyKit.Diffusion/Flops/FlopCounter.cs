@@ -58,12 +58,13 @@ public sealed class FlopCounter
     /// projections, attention over all <paramref name="length"/> keys, the output projection and the MLP;
     /// <paramref name="valueRows"/> of them project V in the layer, and <paramref name="cacheProjectedRows"/> K or V
     /// projections ran in the cache (probes, and V it supplied). Every row computed with nothing from a cache
-    /// (<c>computedRows = valueRows = length</c>) executes exactly <see cref="FullLayer"/>.
+    /// (<c>computedRows = valueRows = length</c>) executes exactly <see cref="FullLayer"/>. <paramref name="keyLength"/> is the
+    /// number of keys the rows attend to when a cache dropped rows from the forward (-1: every row is a key).
     /// </summary>
-    public FlopCount Layer(long batch, long length, long computedRows, long valueRows, long cacheProjectedRows)
+    public FlopCount Layer(long batch, long length, long computedRows, long valueRows, long cacheProjectedRows, long keyLength = -1)
     {
         var executed = QueryProjection(batch * computedRows) + KeyOrValueProjection(batch * (computedRows + valueRows + cacheProjectedRows))
-                       + batch * Attention(computedRows, length) + OutputProjection(batch * computedRows) + Mlp(batch * computedRows);
+                       + batch * Attention(computedRows, keyLength < 0 ? length : keyLength) + OutputProjection(batch * computedRows) + Mlp(batch * computedRows);
         return new FlopCount(executed, FullLayer(batch, length));
     }
 

@@ -22,7 +22,7 @@ public sealed class ModelDenoiser : IDenoiser, IDisposable
         ArgumentNullException.ThrowIfNull(model);
         _model = model;
         _flops = new FlopTally(FlopCounter.For(model.Config));
-        if (policy is { UsesCache: true }) _session = new CacheSession(policy, model.Config);
+        if (policy is { UsesCache: true }) _session = new CacheSession(policy, model.Config, model.MaskTokenId);
     }
 
     public int MaskTokenId => _model.MaskTokenId;
@@ -41,7 +41,7 @@ public sealed class ModelDenoiser : IDenoiser, IDisposable
     public double RecomputeFraction => _session?.Statistics.RecomputeFraction ?? 1.0;
 
     public Tensor Predict(Tensor tokens, Tensor? attentionMask, in DenoiseStep step) =>
-        _model.Forward(tokens, attentionMask, step.LogitsStart, step.LogitsLength, _session?.ForStep(step), _flops);
+        _model.Forward(tokens, attentionMask, step.LogitsStart, step.LogitsLength, _session?.ForStep(step, tokens), _flops);
 
     public void Dispose() => _session?.Dispose();
 }

@@ -115,13 +115,17 @@ public sealed class TransformerLayer : nn.Module
             throw new InvalidOperationException($"layer {Index}: causal attention computes every row, but the cache hook selected {rows.Count} of {inputs.SequenceLength}.");
 
         Tensor? attention = null;
+        long keyLength = inputs.SequenceLength;
         if (rows.Count > 0)
         {
             var x = rows.NormalisedInput ?? NormAttentionInput(rows.Gather(hidden));
             var (q, k) = RotatedQueryAndKey(x, rows, inputs);
             var v = rows.Value ?? ProjectValue(x);
             var (keys, values) = cache?.UpdateKeyValue(this, rows, x, k, v) ?? (k, v);
-            attention = ProjectAttentionOutput(Attend(q, keys, values, inputs.AttentionMask));
+            // A cache that drops the far suffix returns the keys before it only; the padding mask follows.
+            keyLength = keys.shape[1];
+            var mask = keyLength < inputs.SequenceLength ? inputs.AttentionMask?.narrow(-1, 0, keyLength) : inputs.AttentionMask;
+            attention = ProjectAttentionOutput(Attend(q, keys, values, mask));
         }
         if (cache is not null) attention = cache.MergeAttention(this, rows, attention);
         var mid = hidden + attention!;
@@ -129,7 +133,7 @@ public sealed class TransformerLayer : nn.Module
         Tensor? ffn = rows.Count > 0 ? Mlp(NormFfnInput(rows.Gather(mid))) : null;
         if (cache is not null) ffn = cache.MergeFfn(this, rows, ffn);
         flops?.AddLayer(inputs.BatchSize, inputs.SequenceLength, rows.Count,
-            valueRows: rows.Count > 0 && rows.Value is null ? rows.Count : 0, cacheProjectedRows: rows.CacheProjectedRows);
+            valueRows: rows.Count > 0 && rows.Value is null ? rows.Count : 0, cacheProjectedRows: rows.CacheProjectedRows, keyLength: keyLength);
 
         // In place unless autograd needs mid for the backward pass: one [B, T, hidden] allocation fewer per layer.
         var output = mid.requires_grad ? mid + ffn! : mid.add_(ffn!);

@@ -85,3 +85,52 @@ public sealed class RefreshActiveBlockAttribute : Attribute
     /// <inheritdoc cref="PromptRefreshAttribute.Layers"/>
     public string? Layers { get; set; }
 }
+
+/// <summary>
+/// Recompute everything (every layer, every row not dropped) on a schedule: every <see cref="Every"/> forward passes
+/// (<c>Step % Every == 0</c>; dKV-Cache's <c>cache_steps</c>) and/or during the first <see cref="WarmupSteps"/> forward
+/// passes of each block (dInfer's warm-up). Set at least one of the two.
+/// </summary>
+[AttributeUsage(AttributeTargets.Class, AllowMultiple = false, Inherited = false)]
+public sealed class FullRefreshAttribute : Attribute
+{
+    /// <summary>Full refresh interval in forward passes, at least 1; 0 = no periodic refresh.</summary>
+    public int Every { get; set; }
+
+    /// <summary>Forward passes at the start of each block that refresh everything, at least 1; 0 = none.</summary>
+    public int WarmupSteps { get; set; }
+}
+
+/// <summary>
+/// Recompute the response rows in the given decode states on every step, ahead of the region rules (the vicinity,
+/// the segments). <c>[RefreshStates(RowStates.Masked | RowStates.JustDecoded)]</c> is dKV-Cache's delayed caching: a
+/// token's K/V enter the cache one step after it is decoded, masked tokens are recomputed every step. Settled rows
+/// cannot be named (they are what a cache reuses; refresh them with the segment rules).
+/// </summary>
+[AttributeUsage(AttributeTargets.Class, AllowMultiple = false, Inherited = false)]
+public sealed class RefreshStatesAttribute(RowStates states) : Attribute
+{
+    public RowStates States { get; } = states;
+}
+
+/// <summary>
+/// Recompute the <see cref="Window"/> response positions on each side of the active block on every step (dInfer's
+/// vicinity refresh, w = 16), ahead of the segment rules.
+/// </summary>
+[AttributeUsage(AttributeTargets.Class, AllowMultiple = false, Inherited = false)]
+public sealed class VicinityAttribute : Attribute
+{
+    /// <summary>Positions on each side of the active block, at least 1.</summary>
+    public int Window { get; set; }
+}
+
+/// <summary>
+/// Leave the response suffix beyond <see cref="Window"/> positions right of the active block out of every forward,
+/// the first included: those masked rows are neither queries nor keys (DPad's suffix dropout). Applies at every layer.
+/// </summary>
+[AttributeUsage(AttributeTargets.Class, AllowMultiple = false, Inherited = false)]
+public sealed class DropFarSuffixAttribute : Attribute
+{
+    /// <summary>Suffix positions kept next to the active block, at least 1.</summary>
+    public int Window { get; set; }
+}

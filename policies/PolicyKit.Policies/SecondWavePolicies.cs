@@ -1,0 +1,39 @@
+namespace PolicyKit.Policies;
+
+/// <summary>
+/// <c>dkv-cache</c>: dKV-Cache-Decode (Ma et al., 2025). Reproduced: delayed caching — masked rows
+/// are recomputed every step, a row decoded at the previous step is recomputed once more (its K/V enter the cache one
+/// step after decoding), settled rows and the prompt are reused; a full refresh every <c>cache_steps</c> = 8 forward
+/// passes and at each block start. Not reproduced: dKV-Cache-Greedy's local window, and the authors' one-step-late
+/// commit order inside the sampler. In a batch a column is recomputed when any sample needs it.
+/// </summary>
+[CachePolicy("dkv-cache", Description = "dKV-Cache: masked and just-decoded rows every step, full refresh every 8 and per block")]
+[FullRefresh(Every = 8)]
+[RefreshAllOnBlockStart]
+[RefreshStates(RowStates.Masked | RowStates.JustDecoded)]
+public sealed partial class DkvCache;
+
+/// <summary>
+/// <c>vicinity</c>: dInfer's vicinity refresh. Reproduced: the active block and the
+/// w = 16 response positions on each side of it are recomputed every step, everything else (prompt, far prefix, far
+/// suffix) reused as a dual cache; the first 2 forward passes of each block refresh everything (warm-up). Not
+/// reproduced: dInfer's iteration manager and CUDA graphs. With one block (Dream) the vicinity is empty.
+/// </summary>
+[CachePolicy("vicinity", Description = "dInfer vicinity refresh: active block +/-16 every step, full refresh for 2 steps per block")]
+[FullRefresh(WarmupSteps = 2)]
+[RefreshActiveBlock]
+[Vicinity(Window = 16)]
+public sealed partial class VicinityRefresh;
+
+/// <summary>
+/// <c>dpad</c>: DPad's suffix dropout. Reproduced: only the 16 suffix positions
+/// nearest the active block take part in the forward; the farther (masked) suffix is dropped — neither queries nor
+/// keys — at every step and layer; everything kept is recomputed every step (no cache). Not reproduced: the
+/// distance-decay dropout inside the window, and the prefix cache the paper combines it with (that is
+/// <c>[PromptRefresh]</c> / <c>[RefreshActiveBlock]</c> away). With one block (Dream) nothing is dropped.
+/// </summary>
+[CachePolicy("dpad", Description = "DPad: suffix beyond 16 positions of the block dropped, the rest recomputed every step")]
+[PromptRefresh(Every = 1)]
+[ResponseRefresh(Every = 1)]
+[DropFarSuffix(Window = 16)]
+public sealed partial class SuffixDropout;
