@@ -53,6 +53,8 @@ internal static class BenchScalingChart
             Line($"<g class=\"series\" data-policy=\"{name}\">");
             Line($"<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\" points=\"{Points(series, r => r.Speedup, X, Y)}\"/>");
             Line($"<polyline class=\"flops-reduction\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"1.5\" stroke-dasharray=\"5 4\" points=\"{Points(series, r => r.FlopsReduction, X, Y)}\"/>");
+            foreach (var r in series)  // hollow: the ideal, visible even where a single length draws no line
+                Line($"<circle cx=\"{X(r.PromptLength!.Value):F1}\" cy=\"{Y(r.FlopsReduction):F1}\" r=\"3\" fill=\"white\" stroke=\"{colour}\"/>");
             foreach (var r in series)
                 Line($"<circle cx=\"{X(r.PromptLength!.Value):F1}\" cy=\"{Y(r.Speedup):F1}\" r=\"3.5\" fill=\"{colour}\"><title>{name}, prompt {r.PromptLength}: {r.Speedup:F2}x (FLOPs reduction {r.FlopsReduction:F2}x)</title></circle>");
             Line($"</g>");
