@@ -10,8 +10,9 @@ namespace PolicyKit.Cli.Commands;
 /// <summary>
 /// <c>policykit bench</c>: every policy on the same samples in one process, interleaved sample by sample so
 /// machine noise hits all policies alike, with <c>none</c> (no cache, no parallel decoding) as the baseline.
-/// Reports accuracy (exact match), agreement with <c>none</c>, tokens/s, wall-clock speedup, FLOPs reduction
-/// and the share of rows recomputed, per policy and task.
+/// Reports accuracy (exact match), agreement with <c>none</c>, tokens/s, wall-clock speedup, FLOPs reduction,
+/// the share of rows recomputed, seconds and peak cache memory, per policy and task. With
+/// <c>--prompt-length N,N,...</c> each length is a task of random prompts, and <c>--chart</c> draws speedup against length.
 /// </summary>
 internal static class BenchCommand
 {
