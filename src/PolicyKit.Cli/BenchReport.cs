@@ -3,10 +3,14 @@ using System.Text;
 
 namespace PolicyKit.Cli;
 
-/// <summary>One policy on one task (the JSON fields of <c>policykit bench</c>).</summary>
+/// <summary>
+/// One policy on one task (the JSON fields of <c>policykit bench</c>). <paramref name="PromptLength"/> is set for
+/// random prompts (<c>--prompt-length</c>); <paramref name="Seconds"/> is the wall-clock time of its timed generations; <paramref name="PeakCacheMiB"/> is the most memory the policy's cache
+/// tensors held in one batch (0 without a cache).
+/// </summary>
 internal sealed record BenchResult(
     string Policy, string Task, int Samples, double? Accuracy, double Agreement, double TokensPerSecond,
-    double Speedup, double FlopsReduction, double RecomputeFraction, double Steps);
+    double Speedup, double FlopsReduction, double RecomputeFraction, double Steps, int? PromptLength = null, double PeakCacheMiB = 0, double Seconds = 0);
 
 /// <summary>The bench results as a console table, markdown and an SVG chart of accuracy against speedup.</summary>
 internal static class BenchReport
@@ -14,21 +18,21 @@ internal static class BenchReport
     public static string Table(IReadOnlyList<BenchResult> results)
     {
         var sb = new StringBuilder();
-        sb.AppendLine($"{"policy",-22} {"task",-11} {"acc",6} {"agree",6} {"tok/s",8} {"speedup",8} {"FLOPs red.",10} {"ratio",6} {"recompute",9} {"steps",6}");
+        sb.AppendLine($"{"policy",-22} {"task",-11} {"acc",6} {"agree",6} {"tok/s",8} {"speedup",8} {"FLOPs red.",10} {"ratio",6} {"recompute",9} {"steps",6} {"cache MiB",9} {"seconds",8}");
         foreach (var r in results)
             sb.AppendLine($"{r.Policy,-22} {r.Task,-11} {Percent(r.Accuracy),6} {Percent(r.Agreement),6} {r.TokensPerSecond,8:F1} {r.Speedup,7:F2}x " +
-                          $"{r.FlopsReduction,9:F2}x {r.Speedup / r.FlopsReduction,6:F2} {r.RecomputeFraction,9:P1} {r.Steps,6:F1}");
+                          $"{r.FlopsReduction,9:F2}x {r.Speedup / r.FlopsReduction,6:F2} {r.RecomputeFraction,9:P1} {r.Steps,6:F1} {r.PeakCacheMiB,9:F1} {r.Seconds,8:F1}");
         return sb.ToString();
     }
 
     public static string Markdown(IReadOnlyList<BenchResult> results)
     {
         var sb = new StringBuilder();
-        sb.AppendLine("| policy | task | accuracy | agreement | tokens/s | speedup | FLOPs reduction | speedup / FLOPs red. | rows recomputed | steps |");
-        sb.AppendLine("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        sb.AppendLine("| policy | task | accuracy | agreement | tokens/s | speedup | FLOPs reduction | speedup / FLOPs red. | rows recomputed | steps | peak cache (MiB) | seconds |");
+        sb.AppendLine("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         foreach (var r in results)
             sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {r.Policy} | {r.Task} | {Percent(r.Accuracy)} | {Percent(r.Agreement)} | {r.TokensPerSecond:F1} | {r.Speedup:F2}x | {r.FlopsReduction:F2}x | {r.Speedup / r.FlopsReduction:F2} | {r.RecomputeFraction:P1} | {r.Steps:F1} |"));
+                $"| {r.Policy} | {r.Task} | {Percent(r.Accuracy)} | {Percent(r.Agreement)} | {r.TokensPerSecond:F1} | {r.Speedup:F2}x | {r.FlopsReduction:F2}x | {r.Speedup / r.FlopsReduction:F2} | {r.RecomputeFraction:P1} | {r.Steps:F1} | {r.PeakCacheMiB:F1} | {r.Seconds:F1} |"));
         return sb.ToString();
     }
 

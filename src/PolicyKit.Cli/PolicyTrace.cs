@@ -15,10 +15,12 @@ namespace PolicyKit.Cli;
 /// <param name="Layer">The layer index, 0 first.</param>
 /// <param name="Recomputed">Share of rows the layer computed afresh.</param>
 /// <param name="Reused">Share of rows taken from the cache.</param>
+/// <param name="Dropped">Share of rows left out of the forward (neither queries nor keys; DPad's far suffix).</param>
 /// <param name="RowsRecomputed">Rows computed afresh (per sequence of the batch).</param>
+/// <param name="RowsDropped">Rows left out of the forward.</param>
 /// <param name="Rows">Rows of the sequence (prompt + response).</param>
 /// <param name="Plan">The policy's plan for the layer (<c>none</c>: the plain forward, no plan).</param>
-internal sealed record LayerShares(int Layer, double Recomputed, double Reused, int RowsRecomputed, int Rows, string Plan);
+internal sealed record LayerShares(int Layer, double Recomputed, double Reused, double Dropped, int RowsRecomputed, int RowsDropped, int Rows, string Plan);
 
 /// <summary>One denoising step: where the active block lay and what every layer did.</summary>
 internal sealed record TraceStep(int Step, int Block, int StepInBlock, int ActiveBlockStart, int ActiveBlockLength, IReadOnlyList<LayerShares> Layers)
@@ -65,11 +67,9 @@ internal sealed record PolicyTrace(
     /// <summary>The shares of one record: the one place a record's rows are split into kinds.</summary>
     public static LayerShares Shares(in LayerStepRecord r)
     {
-        // Once the record counts dropped rows, a Dropped share (RowsDropped / rows) joins LayerShares here and
-        // comes out of Reused; TraceReport's JSON then carries it next to recomputed and reused.
         double rows = r.SequenceLength;
-        double recomputed = r.RowsRecomputed / rows;
-        return new LayerShares(r.Layer, recomputed, 1 - recomputed, r.RowsRecomputed, r.SequenceLength, r.Plan.ToString());
+        double recomputed = r.RowsRecomputed / rows, dropped = r.RowsDropped / rows;
+        return new LayerShares(r.Layer, recomputed, 1 - recomputed - dropped, dropped, r.RowsRecomputed, r.RowsDropped, r.SequenceLength, r.Plan.ToString());
     }
 
     private static LayerShares[] PerLayer(IEnumerable<LayerStepRecord> records, int layers, int step)
@@ -90,5 +90,5 @@ internal sealed record PolicyTrace(
 
     // A policy without a cache runs the plain forward: every layer computes every row.
     private static LayerShares[] Uncached(int layers, int rows) =>
-        Enumerable.Range(0, layers).Select(l => new LayerShares(l, 1, 0, rows, rows, "none")).ToArray();
+        Enumerable.Range(0, layers).Select(l => new LayerShares(l, 1, 0, 0, rows, 0, rows, "none")).ToArray();
 }

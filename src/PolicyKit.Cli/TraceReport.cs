@@ -65,7 +65,9 @@ internal static class TraceReport
                 layer = l.Layer,
                 recomputed = Math.Round(l.Recomputed, 4),
                 reused = Math.Round(l.Reused, 4),
+                dropped = Math.Round(l.Dropped, 4),
                 rowsRecomputed = l.RowsRecomputed,
+                rowsDropped = l.RowsDropped,
                 rows = l.Rows,
                 plan = l.Plan,
             }),
@@ -94,7 +96,7 @@ internal static class TraceReport
             foreach (var l in step.Layers)
                 sb.AppendLine(
                     $"<rect class=\"cell\" shape-rendering=\"crispEdges\" x=\"{F(left + step.Step * cellW)}\" y=\"{F(top + l.Layer * cellH)}\" width=\"{F(cellW)}\" height=\"{F(cellH)}\" fill=\"{Colour(l.Recomputed)}\">" +
-                    $"<title>step {step.Step}, layer {l.Layer}: {l.Recomputed.ToString("P1", CultureInfo.InvariantCulture)} recomputed ({l.RowsRecomputed} of {l.Rows} rows); {SvgDocument.Escape(l.Plan)}</title></rect>");
+                    $"<title>step {step.Step}, layer {l.Layer}: {l.Recomputed.ToString("P1", CultureInfo.InvariantCulture)} recomputed ({l.RowsRecomputed} of {l.Rows} rows, {l.RowsDropped} dropped); {SvgDocument.Escape(l.Plan)}</title></rect>");
 
         // Axes: layer labels on the left, step ticks below, block starts as red lines with their index above.
         int layerEvery = (int)Math.Ceiling(11 / cellH);

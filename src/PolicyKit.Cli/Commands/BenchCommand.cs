@@ -10,8 +10,9 @@ namespace PolicyKit.Cli.Commands;
 /// <summary>
 /// <c>policykit bench</c>: every policy on the same samples in one process, interleaved sample by sample so
 /// machine noise hits all policies alike, with <c>none</c> (no cache, no parallel decoding) as the baseline.
-/// Reports accuracy (exact match), agreement with <c>none</c>, tokens/s, wall-clock speedup, FLOPs reduction
-/// and the share of rows recomputed, per policy and task.
+/// Reports accuracy (exact match), agreement with <c>none</c>, tokens/s, wall-clock speedup, FLOPs reduction,
+/// the share of rows recomputed, seconds and peak cache memory, per policy and task. With
+/// <c>--prompt-length N,N,...</c> each length is a task of random prompts, and <c>--chart</c> draws speedup against length.
 /// </summary>
 internal static class BenchCommand
 {
@@ -24,7 +25,7 @@ internal static class BenchCommand
         var samples = new Option<int>("--samples") { Description = "Test samples per task.", DefaultValueFactory = _ => 100 };
         var seed = new Option<int>("--seed") { Description = "Seed of the test set.", DefaultValueFactory = _ => 0 };
         var threshold = new Option<double?>("--threshold") { Description = "Also run every cached policy with Fast-dLLM threshold decoding at this confidence (named policy+tP)." };
-        var promptLength = new Option<int?>("--prompt-length") { Description = "Instead of tasks: random prompts of this many tokens (for models without trained answers)." };
+        var promptLength = new Option<string?>("--prompt-length") { Description = "Instead of tasks: random prompts of this many tokens (for models without trained answers); several comma-separated lengths (256,1024,4096) bench each in turn." };
         var genLength = new Option<int>("--gen-length") { Description = "With --prompt-length or --data: tokens to generate (steps = gen length).", DefaultValueFactory = _ => 64 };
         var blockLength = new Option<int?>("--block-length") { Description = "With --prompt-length or --data: block length (default: one block of --gen-length)." };
         var data = new Option<FileInfo?>("--data") { Description = "Instead of tasks: your own samples, a JSON Lines file of {\"prompt\": ..., \"answer\": ...} (every line unless --samples is given)." };
@@ -33,7 +34,7 @@ internal static class BenchCommand
         var batch = new Option<int>("--batch") { Description = "Samples generated together in one batch (every policy gets the same batches).", DefaultValueFactory = _ => 1 };
         var json = new Option<FileInfo?>("--json") { Description = "Write the results as JSON." };
         var markdown = new Option<FileInfo?>("--markdown") { Description = "Write the results as a markdown table." };
-        var chart = new Option<FileInfo?>("--chart") { Description = "Write an SVG chart of accuracy against speedup." };
+        var chart = new Option<FileInfo?>("--chart") { Description = "Write an SVG chart: accuracy against speedup, or with --prompt-length speedup against prompt length." };
 
         var command = new Command("bench", "Run policies side by side on the same samples: accuracy, agreement, speedup, FLOPs reduction.")
         {
@@ -48,25 +49,31 @@ internal static class BenchCommand
             var variants = Variants(parse.GetValue(policies)!, parse.GetValue(threshold));
             int gen = parse.GetValue(genLength);
             int block = parse.GetValue(blockLength) ?? gen;
+            int[]? lengths = parse.GetValue(promptLength) is { } lengthList ? PromptLengths(lengthList) : null;
             // The file is read and checked before the model loads, so a bad line is reported at once.
             var dataTask = parse.GetValue(data) is { } file
-                ? LoadData(file, gen, block, parse.GetValue(match) == "contains" ? AnswerMatch.Contains : AnswerMatch.Exact, parse.GetValue(promptLength) is not null)
+                ? LoadData(file, gen, block, parse.GetValue(match) == "contains" ? AnswerMatch.Contains : AnswerMatch.Exact, lengths is not null)
                 : null;
             int? dataSamples = parse.GetResult(samples) is { Implicit: false } ? n : null;
             using var loaded = ModelLocator.Load(parse.GetValue(model), parse.GetValue(device)!);
             var generator = new TextGenerator(loaded);
             var workloads = dataTask is not null ? [DataWorkload(dataTask, loaded, dataSamples)]
-                : parse.GetValue(promptLength) is int length
-                ? [RandomWorkload(loaded, length, gen, block, n, parse.GetValue(seed))]
+                : lengths is not null
+                ? RandomWorkloads(loaded, lengths, gen, block, n, parse.GetValue(seed))
                 : parse.GetValue(tasks)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                     .Select(TaskSuite.Get).Select(t => TaskWorkload(t, n, parse.GetValue(seed))).ToArray();
 
-            var results = Run(generator, workloads, variants, batchSize, ct);
+            // The files are rewritten after every task (every prompt length), so a long run that is stopped keeps what it finished.
+            void Write(IReadOnlyList<BenchResult> results)
+            {
+                if (parse.GetValue(json) is { } j) File.WriteAllText(j.FullName, JsonSerializer.Serialize(new { results }, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase }));
+                if (parse.GetValue(markdown) is { } m) File.WriteAllText(m.FullName, BenchReport.Markdown(results));
+                if (parse.GetValue(chart) is { } c)
+                    File.WriteAllText(c.FullName, lengths is not null ? BenchScalingChart.Svg(results) : BenchReport.Svg(results));
+            }
+            var results = Run(generator, workloads, variants, batchSize, Write, ct);
             Console.WriteLine($"model {loaded.Config.Layout} d{loaded.Config.HiddenSize} x{loaded.Config.NumLayers}, {workloads[0].Samples.Count} samples per task, batch {batchSize}, {loaded.Device.type}");
             Console.WriteLine(BenchReport.Table(results));
-            if (parse.GetValue(json) is { } j) File.WriteAllText(j.FullName, JsonSerializer.Serialize(new { results }, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase }));
-            if (parse.GetValue(markdown) is { } m) File.WriteAllText(m.FullName, BenchReport.Markdown(results));
-            if (parse.GetValue(chart) is { } c) File.WriteAllText(c.FullName, BenchReport.Svg(results));
             return Task.FromResult(0);
         }));
         return command;
@@ -80,7 +87,7 @@ internal static class BenchCommand
     /// response is right (default: exact match).
     /// </summary>
     internal sealed record Workload(string Task, IReadOnlyList<(string Prompt, string? Answer, int[]? Ids)> Samples, int GenLength, int BlockLength,
-        Func<string, string, bool>? Score = null);
+        Func<string, string, bool>? Score = null, int? PromptLength = null);
 
     private static List<Variant> Variants(string list, double? threshold)
     {
@@ -134,17 +141,41 @@ internal static class BenchCommand
         return new(task.Name, samples.Select(s => (s.Prompt, (string?)s.Answer, (int[]?)null)).ToArray(), task.GenLength, task.BlockLength, task.IsCorrect);
     }
 
+    /// <summary>Parses <c>--prompt-length</c>: one length or several, comma-separated, each a whole number of at least 1.</summary>
+    internal static int[] PromptLengths(string list)
+    {
+        var parts = list.Split(',', StringSplitOptions.TrimEntries);
+        var lengths = new List<int>();
+        foreach (var part in parts)
+        {
+            if (!int.TryParse(part, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int length))
+                throw new ArgumentException($"--prompt-length: '{part}' is not a whole number of tokens (give N or N,N,...).");
+            if (length < 1) throw new ArgumentException($"--prompt-length: must be at least 1 (got {length}).");
+            if (!lengths.Contains(length)) lengths.Add(length);
+        }
+        return lengths.ToArray();
+    }
+
+    /// <summary>One random workload per prompt length, all checked against the model's maximum length before any runs.</summary>
+    private static Workload[] RandomWorkloads(DiffusionModel model, int[] lengths, int gen, int block, int n, int seed)
+    {
+        int max = model.Config.MaxSequenceLength;
+        if (lengths.Max() + gen > max)
+            throw new ArgumentException($"--prompt-length {lengths.Max()} + --gen-length {gen} exceeds the model's maximum sequence length {max} " +
+                                        "(new-model --max-sequence-length makes a longer one).");
+        return lengths.Select(length => RandomWorkload(model, length, gen, block, n, seed)).ToArray();
+    }
+
     private static Workload RandomWorkload(DiffusionModel model, int length, int gen, int block, int n, int seed)
     {
-        if (length < 1) throw new ArgumentException("--prompt-length: must be at least 1.");
         var rng = new Random(seed);
         int top = Math.Min(model.Config.VocabSize, model.Tokenizer.VocabularySize) - 16;  // ordinary tokens, below the special ones
         var prompts = Enumerable.Range(0, n).Select(_ => Enumerable.Range(0, length).Select(_ => rng.Next(0, top)).ToArray()).ToArray();
-        return new($"random-{length}", prompts.Select(p => ("", (string?)null, (int[]?)p)).ToArray(), gen, block);
+        return new($"random-{length}", prompts.Select(p => ("", (string?)null, (int[]?)p)).ToArray(), gen, block, PromptLength: length);
     }
 
     private static List<BenchResult> Run(TextGenerator generator, IReadOnlyList<Workload> workloads, IReadOnlyList<Variant> variants,
-        int batchSize, CancellationToken ct)
+        int batchSize, Action<IReadOnlyList<BenchResult>> afterEachWorkload, CancellationToken ct)
     {
         var results = new List<BenchResult>();
         var progress = new ProgressLine(workloads.Sum(w => w.Samples.Count));
@@ -191,8 +222,12 @@ internal static class BenchCommand
                     Speedup: baseline / seconds,
                     FlopsReduction: batches[v].Sum(x => x.Flops.Full) / batches[v].Sum(x => x.Flops.Executed),
                     RecomputeFraction: batches[v].Average(x => x.RecomputeFraction),
-                    Steps: batches[v].Average(x => x.Steps)));
+                    Steps: batches[v].Average(x => x.Steps),
+                    PromptLength: w.PromptLength,
+                    PeakCacheMiB: batches[v].Max(x => x.CacheBytes) / (1024.0 * 1024.0),
+                    Seconds: seconds));
             }
+            afterEachWorkload(results);
         }
         progress.Done();
         return results;

@@ -17,11 +17,12 @@ internal static class NewModelCommand
         var heads = new Option<int?>("--heads") { Description = "Attention heads." };
         var kvHeads = new Option<int?>("--kv-heads") { Description = "Key/value heads (GQA when fewer than --heads)." };
         var vocab = new Option<int?>("--vocab") { Description = "Vocabulary size (at least the tokenizer's; default: the tokenizer's rounded up to 64)." };
+        var maxLength = new Option<int?>("--max-sequence-length") { Description = "Longest prompt + response the model accepts (its position range; default 2048)." };
         var seed = new Option<int>("--seed") { Description = "Initialisation seed.", DefaultValueFactory = _ => 0 };
 
         var command = new Command("new-model", "Write a randomly initialised checkpoint (config.json, model.safetensors, tokenizer.json).")
         {
-            layout, output, layers, hidden, heads, kvHeads, vocab, seed,
+            layout, output, layers, hidden, heads, kvHeads, vocab, maxLength, seed,
         };
         command.SetAction((parse, _) => CliErrors.Guard(ct =>
         {
@@ -34,12 +35,14 @@ internal static class NewModelCommand
                 Heads = parse.GetValue(heads) ?? defaults.Heads,
                 KvHeads = parse.GetValue(kvHeads),
                 VocabSize = parse.GetValue(vocab),
+                MaxSequenceLength = parse.GetValue(maxLength) ?? defaults.MaxSequenceLength,
             };
+            if (sizes.MaxSequenceLength < 2) throw new ArgumentException($"--max-sequence-length: must be at least 2 (got {sizes.MaxSequenceLength}).");
             var dir = parse.GetValue(output)!;
             if (dir.Exists && dir.EnumerateFileSystemInfos().Any())
                 throw new ArgumentException($"--out: {dir.FullName} exists and is not empty.");
             var config = RandomCheckpoint.Write(dir.FullName, kind, sizes, parse.GetValue(seed));
-            Console.WriteLine($"wrote a random {kind} model ({config.NumLayers} layers, hidden {config.HiddenSize}, {config.NumHeads}/{config.NumKvHeads} heads, vocab {config.VocabSize}) to {dir.FullName}");
+            Console.WriteLine($"wrote a random {kind} model ({config.NumLayers} layers, hidden {config.HiddenSize}, {config.NumHeads}/{config.NumKvHeads} heads, vocab {config.VocabSize}, max length {config.MaxSequenceLength}) to {dir.FullName}");
             return Task.FromResult(0);
         }));
         return command;

@@ -60,6 +60,12 @@ public sealed class CacheSession : IDisposable
     public CacheStatistics Statistics { get; } = new();
 
     /// <summary>
+    /// Bytes the cache tensors of this session hold now. Each layer's caches are allocated once, at its first
+    /// forward, and kept until <see cref="Dispose"/>, so after a generation this is also the peak.
+    /// </summary>
+    public long CacheBytes => _disposed ? 0 : _layers.Sum(layer => layer?.Bytes ?? 0);
+
+    /// <summary>
     /// The cache hook for the one forward pass of <paramref name="step"/> (pass it to
     /// <see cref="DiffusionModel.Forward"/>). Steps must increase from one forward to the next; the hook serves
     /// one forward, its layers in order. <paramref name="tokens"/> <c>[B, T]</c> (the forward's input ids) give the rows'
@@ -438,6 +444,8 @@ public sealed class CacheSession : IDisposable
         public Tensor Value { get; }
         public Tensor Attention { get; }
         public Tensor Ffn { get; }
+
+        public long Bytes => new[] { Input, Key, Value, Attention, Ffn }.Sum(t => t.numel() * t.ElementSize);
 
         // Allocated inside a forward's dispose scope, so detached from it: the session owns these.
         private static Tensor Allocate(long rows, long features, ScalarType dtype, Device device) =>

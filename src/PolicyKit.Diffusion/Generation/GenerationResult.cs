@@ -10,6 +10,7 @@ namespace PolicyKit.Diffusion.Generation;
 /// <param name="Flops">Executed and full-forward FLOPs (of the whole batch).</param>
 /// <param name="Policy">The cache policy's name (<c>none</c> without one).</param>
 /// <param name="RecomputeFraction">Mean fraction of layer rows recomputed (1 without a cache).</param>
+/// <param name="CacheBytes">Peak bytes of the policy's cache tensors (of the whole batch; 0 without a cache).</param>
 public sealed record GenerationResult(
     string Text,
     IReadOnlyList<long> TokenIds,
@@ -17,4 +18,5 @@ public sealed record GenerationResult(
     TimeSpan Elapsed,
     FlopCount Flops,
     string Policy,
-    double RecomputeFraction);
+    double RecomputeFraction,
+    long CacheBytes = 0);

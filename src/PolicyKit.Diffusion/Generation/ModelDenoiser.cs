@@ -40,6 +40,9 @@ public sealed class ModelDenoiser : IDenoiser, IDisposable
     /// <summary>Rows recomputed over rows a full forward computes (1 without a cache).</summary>
     public double RecomputeFraction => _session?.Statistics.RecomputeFraction ?? 1.0;
 
+    /// <summary>Bytes the cache tensors hold (0 without a cache); see <see cref="CacheSession.CacheBytes"/>.</summary>
+    public long CacheBytes => _session?.CacheBytes ?? 0;
+
     public Tensor Predict(Tensor tokens, Tensor? attentionMask, in DenoiseStep step) =>
         _model.Forward(tokens, attentionMask, step.LogitsStart, step.LogitsLength, _session?.ForStep(step, tokens), _flops);
 

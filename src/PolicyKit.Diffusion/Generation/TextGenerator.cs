@@ -74,9 +74,10 @@ public sealed class TextGenerator
         using (torch.no_grad())
             result = sampler.Run(denoiser, prompts.Select(p => (IReadOnlyList<int>)p).ToArray(), cancellationToken, onStep);
         clock.Stop();
+        long cacheBytes = denoiser.CacheBytes;  // read before the denoiser is disposed with the caches
 
         return result.ResponseIds
-            .Select(ids => new GenerationResult(Decode(ids), ids, result.Steps, clock.Elapsed, denoiser.Flops, policy?.Name ?? "none", denoiser.RecomputeFraction))
+            .Select(ids => new GenerationResult(Decode(ids), ids, result.Steps, clock.Elapsed, denoiser.Flops, policy?.Name ?? "none", denoiser.RecomputeFraction, cacheBytes))
             .ToArray();
     }
 
