@@ -26,7 +26,7 @@ public sealed class TinyModel : IDisposable
 internal static class Hosts
 {
     /// <summary>The built-in policies, every one of which the streaming contract is tested under.</summary>
-    public static readonly string[] BuiltInPolicies = ["none", "always-refresh", "prompt-cache", "dllm-cache", "fast-dllm-prefix", "fast-dllm-dual", "depth-hybrid"];
+    public static readonly string[] BuiltInPolicies = [.. PolicyKit.Generated.PolicyKitPoliciesPolicyRegistry.Names];
 
     public static string ShippedModel { get; } = Path.Combine(RepositoryRoot(), "models", "policykit-ref");
 
