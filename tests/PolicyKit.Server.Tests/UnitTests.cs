@@ -33,6 +33,16 @@ public sealed class StopSequenceTests
             return sent.ToString() == expected && filter.Stopped == stopped;
         }).QuickCheckThrowOnFailure();
     }
+
+    [Fact]
+    public void A_longer_stop_sequence_that_starts_first_wins_over_a_shorter_one_that_ends_first()
+    {
+        // FsCheck found it: "bac" starts at 1 and "a" ends first at 3; the whole-text cut keeps "b".
+        var filter = new StopSequenceFilter(["bac", "a"]);
+        var sent = string.Concat("bbacbbcbca".Select(c => filter.Push(c.ToString()))) + filter.Flush();
+        Assert.Equal("b", sent);
+        Assert.True(filter.Stopped);
+    }
 }
 
 public sealed class GenerationSettingsTests

@@ -47,6 +47,9 @@ internal sealed class StopSequenceFilter(IReadOnlyList<string> stop)
         int at = StopSequences.First(_pending, stop);
         if (at >= 0)
         {
+            // The answer ends before the stop sequence that *starts* first (as Cut on the whole text decides), so a
+            // longer one that began earlier and may still complete with the next piece is waited for.
+            if (CouldStillStartBefore(at)) return "";
             Stopped = true;
             var before = _pending[..at];
             _pending = "";
@@ -58,11 +61,24 @@ internal sealed class StopSequenceFilter(IReadOnlyList<string> stop)
         return ready;
     }
 
-    /// <summary>The held-back rest, once the stream has ended without a stop sequence.</summary>
+    /// <summary>The held-back rest, once the stream has ended (cut at a stop sequence still undecided).</summary>
     public string Flush()
     {
-        var rest = Stopped ? "" : _pending;
+        if (Stopped) return "";
+        var (rest, stopped) = StopSequences.Cut(_pending, stop);
+        Stopped = stopped;
         _pending = "";
         return rest;
+    }
+
+    private bool CouldStillStartBefore(int at)
+    {
+        for (int p = Math.Max(0, at - _holdBack); p < at; p++)
+        {
+            var tail = _pending.AsSpan(p);
+            foreach (var s in stop)
+                if (s.Length > tail.Length && s.AsSpan().StartsWith(tail, StringComparison.Ordinal)) return true;
+        }
+        return false;
     }
 }
