@@ -43,9 +43,7 @@ internal sealed record PolicyTrace(
     {
         var model = generator.Model;
         var ids = generator.EncodePrompt(prompt);
-        if (ids.Length + options.GenLength > model.Config.MaxSequenceLength)
-            throw new ArgumentException(
-                $"prompt ({ids.Length} tokens) + gen length ({options.GenLength}) exceeds the model's maximum sequence length {model.Config.MaxSequenceLength}.");
+        generator.EnsureFits(ids.Length, options.GenLength);
 
         var sampler = new DiffusionSampler(options);
         using var denoiser = new ModelDenoiser(model, policy);
@@ -61,7 +59,7 @@ internal sealed record PolicyTrace(
             byStep is null ? Uncached(layers, s.SequenceLength) : PerLayer(byStep[s.Step], layers, s.Step))).ToArray();
 
         return new PolicyTrace(policy.Name, modelName, model.Config.Layout, layers, ids.Length, options.GenLength,
-            steps.Count == 0 ? 0 : steps[^1].BlockCount, traced, denoiser.Flops, denoiser.RecomputeFraction, Decode(model, result.ResponseIds[0]));
+            steps.Count == 0 ? 0 : steps[^1].BlockCount, traced, denoiser.Flops, denoiser.RecomputeFraction, generator.Decode(result.ResponseIds[0]));
     }
 
     /// <summary>The shares of one record: the one place a record's rows are split into kinds.</summary>
@@ -79,13 +77,6 @@ internal sealed record PolicyTrace(
         for (int l = 0; l < layers; l++)
             if (shares[l] is null) throw new InvalidOperationException($"the cache session recorded nothing for layer {l} at step {step}.");
         return shares!;
-    }
-
-    // As TextGenerator decodes an answer: up to the first end-of-sequence token, masks left out.
-    private static string Decode(DiffusionModel model, long[] ids)
-    {
-        int end = model.Tokenizer.EosTokenId is int eos ? Array.IndexOf(ids, (long)eos) : -1;
-        return model.Tokenizer.Decode((end >= 0 ? ids[..end] : ids).Select(i => (int)i).Where(i => i != model.MaskTokenId));
     }
 
     // A policy without a cache runs the plain forward: every layer computes every row.

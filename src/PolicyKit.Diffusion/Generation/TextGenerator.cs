@@ -61,11 +61,7 @@ public sealed class TextGenerator
                 if (id < 0 || id >= vocab)
                     throw new ArgumentException($"Prompt {i} holds token id {id}, outside the model's vocabulary [0, {vocab}).", nameof(prompts));
         }
-        int longest = prompts.Max(p => p.Length);
-        int max = _model.Config.MaxSequenceLength;
-        if (longest + options.GenLength > max)
-            throw new ArgumentException(
-                $"prompt ({longest} tokens) + gen length ({options.GenLength}) exceeds the model's maximum sequence length {max}.");
+        EnsureFits(prompts.Max(p => p.Length), options.GenLength);
 
         var sampler = new DiffusionSampler(options);
         using var denoiser = new ModelDenoiser(_model, policy);
@@ -81,7 +77,17 @@ public sealed class TextGenerator
             .ToArray();
     }
 
-    private string Decode(long[] ids)
+    /// <summary>Throws <see cref="ArgumentException"/> when a prompt of <paramref name="promptLength"/> tokens plus the response exceeds the model.</summary>
+    public void EnsureFits(int promptLength, int genLength)
+    {
+        int max = _model.Config.MaxSequenceLength;
+        if (promptLength + genLength > max)
+            throw new ArgumentException(
+                $"prompt ({promptLength} tokens) + gen length ({genLength}) exceeds the model's maximum sequence length {max}.");
+    }
+
+    /// <summary>A response's text: its tokens up to the first end-of-sequence token, masks left out.</summary>
+    public string Decode(long[] ids)
     {
         int? eos = _model.Tokenizer.EosTokenId;
         int end = eos is int e ? Array.IndexOf(ids, (long)e) : -1;
