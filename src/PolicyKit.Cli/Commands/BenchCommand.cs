@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json;
 using PolicyKit.Diffusion.Generation;
 using PolicyKit.Diffusion.Model;
+using PolicyKit.Diffusion.Profiling;
 using PolicyKit.Diffusion.Sampling;
 using PolicyKit.Tasks;
 
@@ -35,10 +36,11 @@ internal static class BenchCommand
         var json = new Option<FileInfo?>("--json") { Description = "Write the results as JSON." };
         var markdown = new Option<FileInfo?>("--markdown") { Description = "Write the results as a markdown table." };
         var chart = new Option<FileInfo?>("--chart") { Description = "Write an SVG chart: accuracy against speedup, or with --prompt-length speedup against prompt length." };
+        var profile = ProfileReport.Option();
 
         var command = new Command("bench", "Run policies side by side on the same samples: accuracy, agreement, speedup, FLOPs reduction.")
         {
-            model, policies, tasks, samples, seed, threshold, batch, promptLength, genLength, blockLength, data, match, device, json, markdown, chart,
+            model, policies, tasks, samples, seed, threshold, batch, promptLength, genLength, blockLength, data, match, device, json, markdown, chart, profile,
         };
         command.SetAction((parse, _) => CliErrors.Guard(ct =>
         {
@@ -71,9 +73,11 @@ internal static class BenchCommand
                 if (parse.GetValue(chart) is { } c)
                     File.WriteAllText(c.FullName, lengths is not null ? BenchScalingChart.Svg(results) : BenchReport.Svg(results));
             }
-            var results = Run(generator, workloads, variants, batchSize, Write, ct);
+            var profiles = ProfileReport.Requested(parse, profile) ? new List<ProfileEntry>() : null;
+            var results = Run(generator, workloads, variants, batchSize, Write, ct, profiles);
             Console.WriteLine($"model {loaded.Config.Layout} d{loaded.Config.HiddenSize} x{loaded.Config.NumLayers}, {workloads[0].Samples.Count} samples per task, batch {batchSize}, {loaded.Device.type}");
             Console.WriteLine(BenchReport.Table(results));
+            if (profiles is not null) ProfileReport.Emit(parse, profile, profiles);
             return Task.FromResult(0);
         }));
         return command;
@@ -174,8 +178,12 @@ internal static class BenchCommand
         return new($"random-{length}", prompts.Select(p => ("", (string?)null, (int[]?)p)).ToArray(), gen, block, PromptLength: length);
     }
 
-    private static List<BenchResult> Run(TextGenerator generator, IReadOnlyList<Workload> workloads, IReadOnlyList<Variant> variants,
-        int batchSize, Action<IReadOnlyList<BenchResult>> afterEachWorkload, CancellationToken ct)
+    /// <summary>
+    /// Runs every variant on every workload, interleaved batch by batch. With <paramref name="profiles"/> each variant's
+    /// timed generations (not the warm-up) are profiled, one entry per variant and workload.
+    /// </summary>
+    internal static List<BenchResult> Run(TextGenerator generator, IReadOnlyList<Workload> workloads, IReadOnlyList<Variant> variants,
+        int batchSize, Action<IReadOnlyList<BenchResult>> afterEachWorkload, CancellationToken ct, List<ProfileEntry>? profiles = null)
     {
         var results = new List<BenchResult>();
         var progress = new ProgressLine(workloads.Sum(w => w.Samples.Count));
@@ -196,11 +204,12 @@ internal static class BenchCommand
             // Per variant: each sample's answer, and each batch's wall-clock time and FLOPs (shared by its rows).
             var answers = variants.Select(_ => new List<(GenerationResult Result, bool Correct)>()).ToArray();
             var batches = variants.Select(_ => new List<GenerationResult>()).ToArray();
+            var timed = variants.Select(v => profiles is null ? generator : new TextGenerator(generator.Model) { Profiler = new ForwardProfiler() }).ToArray();
             foreach (var chunk in w.Samples.Chunk(batchSize))
             {
                 for (int v = 0; v < variants.Count; v++)
                 {
-                    var rows = Generate(generator, chunk, Options(baseOptions, variants[v]), variants[v].Policy, ct);
+                    var rows = Generate(timed[v], chunk, Options(baseOptions, variants[v]), variants[v].Policy, ct);
                     batches[v].Add(rows[0]);
                     answers[v].AddRange(rows.Zip(chunk, (r, sample) =>
                         (r, sample.Answer is not null && (w.Score ?? IsExact)(r.Text, sample.Answer))));
@@ -226,6 +235,7 @@ internal static class BenchCommand
                     PromptLength: w.PromptLength,
                     PeakCacheMiB: batches[v].Max(x => x.CacheBytes) / (1024.0 * 1024.0),
                     Seconds: seconds));
+                if (timed[v].Profiler is { } profiler) profiles!.Add(new ProfileEntry(variants[v].Name, w.Task, profiler));
             }
             afterEachWorkload(results);
         }

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using PolicyKit.Diffusion.Generation;
+using PolicyKit.Diffusion.Profiling;
 using PolicyKit.Diffusion.Sampling;
 
 namespace PolicyKit.Cli.Commands;
@@ -14,21 +15,26 @@ internal static class GenerateCommand
         var device = CommonOptions.Device();
         var sampler = new SamplerOptionSet();
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of text." };
+        var profile = ProfileReport.Option();
 
         var command = new Command("generate", "Generate an answer to a prompt and report steps, time and FLOPs.") { model };
         foreach (var option in sampler.All) command.Options.Add(option);
         command.Options.Add(device);
         command.Options.Add(json);
+        command.Options.Add(profile);
         command.SetAction((parse, _) => CliErrors.Guard(ct =>
         {
             var cachePolicy = Policies.Create(parse.GetValue(sampler.Policy)!);
             using var loaded = ModelLocator.Load(parse.GetValue(model), parse.GetValue(device)!);
-            var generator = new TextGenerator(loaded);
+            var profiler = ProfileReport.Requested(parse, profile) ? new ForwardProfiler() : null;
+            var generator = new TextGenerator(loaded) { Profiler = profiler };
             var options = sampler.Build(parse, generator);
 
             var result = generator.Generate(parse.GetValue(sampler.Prompt)!, options, cachePolicy, ct);
             if (parse.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(ToJson(result), JsonDefaults.Options));
             else PrintReport(result, options);
+            // One cold generation: the first forwards also pay for LibTorch's lazy initialisation (bench warms up first).
+            if (profiler is not null) ProfileReport.Emit(parse, profile, [new ProfileEntry(result.Policy, "prompt", profiler)]);
             return Task.FromResult(0);
         }));
         return command;

@@ -1,6 +1,7 @@
 using PolicyKit.Diffusion.Caching;
 using PolicyKit.Diffusion.Flops;
 using PolicyKit.Diffusion.Model;
+using PolicyKit.Diffusion.Profiling;
 using PolicyKit.Diffusion.Sampling;
 using static TorchSharp.torch;
 
@@ -16,11 +17,16 @@ public sealed class ModelDenoiser : IDenoiser, IDisposable
     private readonly DiffusionModel _model;
     private readonly FlopTally _flops;
     private readonly CacheSession? _session;
+    private readonly ForwardProfiler? _profiler;
 
-    public ModelDenoiser(DiffusionModel model, ICachePolicy? policy = null)
+    /// <param name="model">The model.</param>
+    /// <param name="policy">The cache policy (null or one without cache: the plain forward).</param>
+    /// <param name="profiler">Measures every forward's layers, when given (the answer is the same).</param>
+    public ModelDenoiser(DiffusionModel model, ICachePolicy? policy = null, ForwardProfiler? profiler = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         _model = model;
+        _profiler = profiler;
         _flops = new FlopTally(FlopCounter.For(model.Config));
         if (policy is { UsesCache: true }) _session = new CacheSession(policy, model.Config, model.MaskTokenId);
     }
@@ -43,8 +49,14 @@ public sealed class ModelDenoiser : IDenoiser, IDisposable
     /// <summary>Bytes the cache tensors hold (0 without a cache); see <see cref="CacheSession.CacheBytes"/>.</summary>
     public long CacheBytes => _session?.CacheBytes ?? 0;
 
-    public Tensor Predict(Tensor tokens, Tensor? attentionMask, in DenoiseStep step) =>
-        _model.Forward(tokens, attentionMask, step.LogitsStart, step.LogitsLength, _session?.ForStep(step, tokens), _flops);
+    public Tensor Predict(Tensor tokens, Tensor? attentionMask, in DenoiseStep step)
+    {
+        if (_profiler is null)
+            return _model.Forward(tokens, attentionMask, step.LogitsStart, step.LogitsLength, _session?.ForStep(step, tokens), _flops);
+        var current = step;  // an `in` parameter cannot be captured
+        return _profiler.Measure(() => _session?.ForStep(current, tokens),
+            hook => _model.Forward(tokens, attentionMask, current.LogitsStart, current.LogitsLength, hook, _flops));
+    }
 
     public void Dispose() => _session?.Dispose();
 }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using PolicyKit.Diffusion.Checkpoints;
 using PolicyKit.Diffusion.Model;
+using PolicyKit.Diffusion.Profiling;
 using PolicyKit.Diffusion.Sampling;
 using TorchSharp;
 
@@ -17,6 +18,12 @@ public sealed class TextGenerator
     public TextGenerator(DiffusionModel model) => _model = model;
 
     public DiffusionModel Model => _model;
+
+    /// <summary>
+    /// Measures every generation of this generator (layers, LM head, sampler; see <see cref="ForwardProfiler"/>), when
+    /// set. A profiler is not thread-safe: give a generator with one to a single caller.
+    /// </summary>
+    public ForwardProfiler? Profiler { get; init; }
 
     /// <summary>Sampler defaults for the model's family (LLaDA blocks, or Dream's single-block time grid).</summary>
     public SamplerOptions DefaultOptions(int genLength = 64, int steps = 64, int blockLength = 32) =>
@@ -64,11 +71,13 @@ public sealed class TextGenerator
         EnsureFits(prompts.Max(p => p.Length), options.GenLength);
 
         var sampler = new DiffusionSampler(options);
-        using var denoiser = new ModelDenoiser(_model, policy);
+        using var denoiser = new ModelDenoiser(_model, policy, Profiler);
         var clock = Stopwatch.StartNew();
         SamplerResult result;
+        Profiler?.BeginGeneration();
         using (torch.no_grad())
             result = sampler.Run(denoiser, prompts.Select(p => (IReadOnlyList<int>)p).ToArray(), cancellationToken, onStep);
+        Profiler?.EndGeneration();
         clock.Stop();
         long cacheBytes = denoiser.CacheBytes;  // read before the denoiser is disposed with the caches
 
