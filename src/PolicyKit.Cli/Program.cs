@@ -15,6 +15,7 @@ root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(ServeCommand.Create());
 root.Subcommands.Add(TraceCommand.Create());
+root.Subcommands.Add(TuneCommand.Create());
 root.SetAction((parse, _) => CliErrors.Guard(ct => MainJob.RunAsync(ct)));
 
 // Every generation frees hundreds of MB of caches; keeping them in the process spares the next one a page fault

@@ -107,10 +107,10 @@ internal static class BenchCommand
         return variants;
     }
 
-    private static Workload TaskWorkload(IBenchmarkTask task, int n, int seed) =>
+    internal static Workload TaskWorkload(IBenchmarkTask task, int n, int seed) =>
         new(task.Name, TaskSuite.TestSet(task, n, seed).Select(s => (s.Prompt, (string?)s.Answer, (int[]?)null)).ToArray(), task.GenLength, task.BlockLength);
 
-    private static JsonlTask LoadData(FileInfo file, int gen, int block, AnswerMatch match, bool withPromptLength)
+    internal static JsonlTask LoadData(FileInfo file, int gen, int block, AnswerMatch match, bool withPromptLength)
     {
         if (withPromptLength) throw new ArgumentException("--data and --prompt-length exclude each other: choose your samples or random prompts.");
         if (!file.Exists) throw new ArgumentException($"--data: file not found: {file.FullName}");
@@ -125,7 +125,7 @@ internal static class BenchCommand
     }
 
     /// <summary>The file's samples (the first <paramref name="count"/> when given), each checked against the model by its line.</summary>
-    private static Workload DataWorkload(JsonlTask task, DiffusionModel model, int? count)
+    internal static Workload DataWorkload(JsonlTask task, DiffusionModel model, int? count)
     {
         var samples = task.Samples.Take(count ?? task.Samples.Count).ToArray();
         int max = model.Config.MaxSequenceLength;
