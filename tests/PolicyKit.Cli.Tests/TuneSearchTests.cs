@@ -23,6 +23,17 @@ public class TuneSearchTests
     }
 
     [Fact]
+    public void Intervals_a_generation_never_reaches_collapse_to_one()
+    {
+        var prompt = Interval with { Default = "100" };
+        Assert.Equal(["25", "100"], prompt.CoarseValues(steps: 32));   // 50, 200, 400 act as 100 does in 32 steps
+        Assert.Equal(["100"], prompt.CoarseValues(steps: 16));
+        Assert.Equal(["2", "4", "7", "14", "28"], Interval.CoarseValues(steps: 16));  // only 28 reaches 16
+        Assert.Equal(["1", "2", "4", "8"], (Interval with { Default = "4" }).CoarseValues(steps: 8));  // 8 stands for 16 too
+        Assert.Equal(["6"], Interval.Refinements("7", ["2", "4", "7", "14", "28"], steps: 10));
+    }
+
+    [Fact]
     public void Refinement_tries_the_new_midpoints_beside_a_value()
     {
         Assert.Equal(["6", "10"], Interval.Refinements("7", ["2", "4", "7", "14", "28"]));   // 5.5 and 10.5, rounded to even

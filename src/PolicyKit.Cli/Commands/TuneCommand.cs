@@ -77,7 +77,8 @@ internal static class TuneCommand
             var evaluator = new TuneEvaluator(generator, workloads, descriptor, batchSize, byFlops, ct);
             double baseline = evaluator.BaselineAccuracy();
             Console.Error.WriteLine($"none: accuracy {baseline:P1} on {workloads.Sum(w => w.Samples.Count)} samples");
-            var search = new ParameterSearch(parameters, baseline, points);
+            // Steps = gen length for every task and --data (bench's schedule), so intervals beyond it change nothing.
+            var search = new ParameterSearch(parameters, baseline, points, steps: workloads.Max(w => w.GenLength));
             void Report()
             {
                 Console.WriteLine(TuneReport.Summary(name, search, baseline, points, byFlops));

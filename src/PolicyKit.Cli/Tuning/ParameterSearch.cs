@@ -32,17 +32,24 @@ internal sealed record TunableParameter(string Name, ParameterKind Kind, string 
 
     /// <summary>
     /// The coarse grid: intervals and ratios at a quarter, half, the default, twice and (intervals) four times it;
-    /// thresholds at 0.8, 0.9, 0.95, 0.99 and the default; every probe. Sorted, the default included.
+    /// thresholds at 0.8, 0.9, 0.95, 0.99 and the default; every probe. Sorted, the default included. Intervals of
+    /// <paramref name="steps"/> or more all mean "never again within a generation" (a counter never reaches them):
+    /// only the smallest of them is kept, or the default when it is one of them.
     /// </summary>
-    public IReadOnlyList<string> CoarseValues()
+    public IReadOnlyList<string> CoarseValues(int? steps = null)
     {
         switch (Kind)
         {
             case ParameterKind.Interval:
             {
                 int d = int.Parse(Default, CultureInfo.InvariantCulture);
-                return new[] { 0.25, 0.5, 1, 2, 4 }.Select(f => Math.Max(1, (int)Math.Round(d * f))).Distinct().Order()
-                    .Select(v => v.ToString(CultureInfo.InvariantCulture)).ToArray();
+                var values = new[] { 0.25, 0.5, 1, 2, 4 }.Select(f => Math.Max(1, (int)Math.Round(d * f))).Distinct().Order().ToList();
+                if (steps is int n && values.Count(v => v >= n) > 1)
+                {
+                    int representative = d >= n ? d : values.First(v => v >= n);
+                    values.RemoveAll(v => v >= n && v != representative);
+                }
+                return values.Select(v => v.ToString(CultureInfo.InvariantCulture)).ToArray();
             }
             case ParameterKind.Ratio:
             {
@@ -63,7 +70,8 @@ internal sealed record TunableParameter(string Name, ParameterKind Kind, string 
     /// The values between <paramref name="value"/> and its neighbours in <paramref name="tried"/> (sorted numeric values):
     /// the midpoint on each side, when it is a new value (intervals are whole numbers). Probes have none.
     /// </summary>
-    public IReadOnlyList<string> Refinements(string value, IReadOnlyCollection<string> tried)
+    /// <remarks>With <paramref name="steps"/>, intervals at or above it are left out (see <see cref="CoarseValues"/>).</remarks>
+    public IReadOnlyList<string> Refinements(string value, IReadOnlyCollection<string> tried, int? steps = null)
     {
         if (Kind == ParameterKind.Probe) return [];
         var known = tried.Select(Parse).Append(Parse(value)).Distinct().Order().ToList();
@@ -74,7 +82,7 @@ internal sealed record TunableParameter(string Name, ParameterKind Kind, string 
         {
             double mid = (v + neighbour) / 2;
             string text = Kind == ParameterKind.Interval ? ((int)Math.Round(mid)).ToString(CultureInfo.InvariantCulture) : Format(Math.Round(mid, 4));
-            if (!known.Contains(Parse(text))) result.Add(text);
+            if (!known.Contains(Parse(text)) && !(Kind == ParameterKind.Interval && steps is int n && Parse(text) >= n)) result.Add(text);
         }
         return result;
     }
@@ -111,7 +119,11 @@ internal sealed record Evaluation(Setting Setting, double Speed, double Accuracy
 /// or <see cref="RefinementPasses"/> ran; a last round runs the winner beside the defaults. Each round (one parameter's candidates) is one call of the evaluator, which
 /// runs them interleaved with <c>none</c> and the current best, so a round's speeds share the machine's noise.
 /// </summary>
-internal sealed class ParameterSearch(IReadOnlyList<TunableParameter> parameters, double baselineAccuracy, double budgetPoints)
+/// <param name="parameters">What to tune.</param>
+/// <param name="baselineAccuracy"><c>none</c>'s accuracy on the samples.</param>
+/// <param name="budgetPoints">Accuracy a setting may lose against <c>none</c>, in percentage points.</param>
+/// <param name="steps">The most forward passes a generation runs (null: unknown), which bounds the intervals worth trying.</param>
+internal sealed class ParameterSearch(IReadOnlyList<TunableParameter> parameters, double baselineAccuracy, double budgetPoints, int? steps = null)
 {
     public const int RefinementPasses = 2;
 
@@ -156,14 +168,17 @@ internal sealed class ParameterSearch(IReadOnlyList<TunableParameter> parameters
         }
 
         foreach (var p in parameters)
-            Round($"coarse {p.Name} in {{{string.Join(", ", p.CoarseValues())}}}", p.CoarseValues().Select(v => current.With(p.Name, v)));
+        {
+            var values = p.CoarseValues(steps);
+            Round($"coarse {p.Name} in {{{string.Join(", ", values)}}}", values.Select(v => current.With(p.Name, v)));
+        }
         if (parameters.Count == 0) Round("defaults", []);
         for (int pass = 0; pass < RefinementPasses; pass++)
         {
             bool any = false;
             foreach (var p in parameters)
             {
-                var values = p.Refinements(current.Values[p.Name], TriedValues(p.Name));
+                var values = p.Refinements(current.Values[p.Name], TriedValues(p.Name), steps);
                 if (values.Count == 0) continue;
                 any = true;
                 Round($"refine {p.Name} in {{{string.Join(", ", values)}}}", values.Select(v => current.With(p.Name, v)));
