@@ -162,8 +162,7 @@ internal sealed class ParameterSearch(IReadOnlyList<TunableParameter> parameters
             }
             // The round's own measurements decide: the fastest within budget, the current setting included.
             var best = results.Where(WithinBudget).MaxBy(e => e.Speed);
-            Best = best;
-            if (best is not null) current = best.Setting;
+            if (best is not null) (Best, current) = (best, best.Setting);
             report?.Invoke($"{what}: {(best is null ? "no setting within budget" : $"best {best.Setting} ({best.Speed:F2}x, accuracy {best.Accuracy:P0})")}");
         }
 

@@ -60,6 +60,7 @@ internal static class TuneReport
         void Line(FormattableString s) => sb.AppendLine(s.ToString(CultureInfo.InvariantCulture));
         var front = ParetoFront(search.Evaluated).ToHashSet();
         Line($"{policy}: {search.Evaluated.Count} settings tried; none's accuracy {baseline:P1}, budget {points:0.##} points (accuracy >= {Math.Max(0, baseline - points / 100):P1})");
+        Line($"each setting's speedup is from the last round it ran in, interleaved with none (rounds differ in noise); pareto: best on both columns, over: outside the budget");
         Line($"{"speedup",8} {"FLOPs red.",10} {"accuracy",9}  {"",6} setting");
         foreach (var e in search.Evaluated.OrderByDescending(e => e.Speed))
         {
