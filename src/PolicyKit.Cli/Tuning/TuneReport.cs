@@ -70,13 +70,14 @@ internal static class TuneReport
         Line($"");
         if (search.Best is not { } best)
         {
-            Line($"no setting tried keeps accuracy within {points:0.##} points of none.");
+            if (search.Evaluated.Count == 0) Line($"no round finished: nothing measured yet.");
+            else Line($"no setting tried keeps accuracy within {points:0.##} points of none.");
             return sb.ToString();
         }
         var defaults = search.Evaluated.FirstOrDefault(e => e.Setting.Key == search.Defaults.Key);
         Line($"best: {best.Setting}: {best.Speedup:F2}x speedup, {best.FlopsReduction:F2}x fewer FLOPs, accuracy {best.Accuracy:P1}; ranked by {(byFlops ? "FLOPs reduction" : "wall-clock speedup")}");
         if (defaults is not null)
-            Line($"defaults: {defaults.Speedup:F2}x speedup, {defaults.FlopsReduction:F2}x fewer FLOPs, accuracy {defaults.Accuracy:P1} (last measured beside the best)");
+            Line($"defaults: {defaults.Speedup:F2}x speedup, {defaults.FlopsReduction:F2}x fewer FLOPs, accuracy {defaults.Accuracy:P1} (in the last round they ran in)");
         Line($"appsettings.json:");
         sb.AppendLine(Snippet(policy, best.Setting));
         return sb.ToString();
