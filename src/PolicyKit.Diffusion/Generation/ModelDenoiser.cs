@@ -43,8 +43,12 @@ public sealed class ModelDenoiser : IDenoiser, IDisposable
     /// <summary>Bytes the cache tensors hold (0 without a cache); see <see cref="CacheSession.CacheBytes"/>.</summary>
     public long CacheBytes => _session?.CacheBytes ?? 0;
 
-    public Tensor Predict(Tensor tokens, Tensor? attentionMask, in DenoiseStep step) =>
-        _model.Forward(tokens, attentionMask, step.LogitsStart, step.LogitsLength, _session?.ForStep(step, tokens), _flops);
+    public Tensor Predict(Tensor tokens, Tensor? attentionMask, in DenoiseStep step)
+    {
+        var logits = _model.Forward(tokens, attentionMask, step.LogitsStart, step.LogitsLength, _session?.ForStep(step, tokens), _flops);
+        if (_session is { WantsConfidence: true }) _session.ObserveLogits(step, logits);  // only policies ranking by confidence
+        return logits;
+    }
 
     public void Dispose() => _session?.Dispose();
 }
