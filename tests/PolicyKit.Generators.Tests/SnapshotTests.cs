@@ -78,8 +78,9 @@ public class SnapshotTests
 
         [CachePolicy("ranked")]
         [RefreshAllOnBlockStart]
-        [RefreshStates(RowStates.JustDecoded)]
+        [RefreshStates(RowStates.JustDecoded, Layers = "..4")]
         [AdaptiveStates(RowStates.Masked, Ratio = 0.25, Probe = Probe.CertaintyPrior, Layers = "2..")]
+        [Vicinity(Window = 8, Layers = "^2..")]
         [AdaptiveResponse(Ratio = 0.1, Probe = Probe.AttentionReceived, Layers = "..^1")]
         [DriftTrigger(Threshold = 0.9, Probe = Probe.Key, Layers = "1..^1")]
         public sealed partial class Ranked;

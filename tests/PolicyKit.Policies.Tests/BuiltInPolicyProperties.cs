@@ -220,6 +220,19 @@ public class BuiltInPolicyProperties
         });
 
     [Property]
+    public Property LayerRangedSecondWaveRulesApplyOnlyInsideTheirRanges() =>
+        Prop.ForAll(Arb.From(Gen.Choose(6, 40).SelectMany(StepContextGenerators.ForLayerCount)), context =>
+        {
+            var plan = new RangedSecondWavePolicy().Plan(in context);
+            if (context.Step == 0 || context.TriggeredAtLayer is not null)
+                return plan.IsRefreshAll;   // a fired drift test refreshes every later layer
+            bool shallow = context.Layer < 4, tail = context.Layer >= context.LayerCount - 2;
+            return plan.Masked == (shallow ? s_refresh : null) && plan.JustDecoded == (shallow ? s_refresh : null)
+                && plan.Vicinity == (tail ? s_refresh : null) && plan.Window == (tail ? 8 : 0)
+                && plan.Trigger == (context.Layer >= 4 ? new DriftTest(0.8, Probe.Value) : null);
+        });
+
+    [Property]
     public bool AdjustPlanRunsAfterTheRules(StepContext context)
     {
         var plan = new AdjustedPolicy().Plan(in context);

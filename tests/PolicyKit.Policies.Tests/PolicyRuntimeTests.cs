@@ -11,9 +11,9 @@ public class PolicyRuntimeTests
     public void GeneratedPlanAllocatesNothing()
     {
         // Every built-in (the second wave's override slots, Drop, drift tests and attention measures included) and the
-        // test policies, the drift-trigger and score-ranking ones twice; a power of two.
+        // test policies, d2cache's score ranking twice; a power of two.
         ICachePolicy[] policies = [.. PolicyKitPoliciesPolicyRegistry.All.Select(d => d.Create()), new TailPolicy(), new AdjustedPolicy(),
-            new ElasticCache(), new D2Cache()];
+            new RangedSecondWavePolicy(), new D2Cache()];
         Assert.Equal(16, policies.Length);
         var contexts = StepContextGenerators.Any.Sample(256, 64).ToArray();
         int sink = 0;
@@ -82,7 +82,7 @@ public class PolicyRuntimeTests
     {
         var catalog = PolicyCatalog.FromAssemblies(typeof(DllmCache).Assembly, typeof(TailPolicy).Assembly);
 
-        Assert.Equal(14, catalog.Count);   // 12 built-in, 2 test policies
+        Assert.Equal(15, catalog.Count);   // 12 built-in, 3 test policies
         Assert.IsType<DllmCache>(catalog.Create("dllm-cache"));
         Assert.IsType<TailPolicy>(catalog.Create("test-tail"));
         Assert.Throws<KeyNotFoundException>(() => catalog.Get("no-such-policy"));

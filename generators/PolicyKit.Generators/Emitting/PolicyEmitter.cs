@@ -194,7 +194,8 @@ internal static class PolicyEmitter
         bool usesLayer = model.PromptRules.Concat(model.ResponseRules).Any(r => !r.Layers.CoversEveryLayer)
             || model.AdaptiveRules.Any(r => !r.Layers.CoversEveryLayer)
             || model.ActiveBlockRules.Any(r => !r.Layers.CoversEveryLayer)
-            || wave.Drift is { Layers.CoversEveryLayer: false } || wave.AdaptiveStates is { Layers.CoversEveryLayer: false };
+            || wave.Drift is { Layers.CoversEveryLayer: false } || wave.AdaptiveStates is { Layers.CoversEveryLayer: false }
+            || (wave.RefreshStates != 0 && !wave.RefreshStatesLayers.CoversEveryLayer) || (wave.VicinityWindow > 0 && !wave.VicinityLayers.CoversEveryLayer);
         if (usesLayer)
             w.Line("int layer = context.Layer;");
 
@@ -265,8 +266,20 @@ internal static class PolicyEmitter
             overrides.Insert(0, $"Window = {CSharp.Int(wave.VicinityWindow)}");
             w.Line($"// [Vicinity(Window = {CSharp.Int(wave.VicinityWindow)})]: the response rows within the window around the active block are recomputed on every step.");
         }
-        if (overrides.Count > 0)
+        if (overrides.Count > 0 && wave.RefreshStatesLayers.CoversEveryLayer && wave.VicinityLayers.CoversEveryLayer)
+        {
             w.Line($"plan = plan with {{ {string.Join(", ", overrides)} }};");
+        }
+        else if (overrides.Count > 0)
+        {
+            // Layer-ranged: one guarded assignment per rule.
+            var vicinitySlots = overrides.Where(o => o.StartsWith("Window") || o.StartsWith("Vicinity")).ToList();
+            var stateSlots = overrides.Except(vicinitySlots).ToList();
+            if (vicinitySlots.Count > 0)
+                w.Line($"{Guard(wave.VicinityLayers)}plan = plan with {{ {string.Join(", ", vicinitySlots)} }};");
+            if (stateSlots.Count > 0)
+                w.Line($"{Guard(wave.RefreshStatesLayers)}plan = plan with {{ {string.Join(", ", stateSlots)} }};");
+        }
         if (wave.AdaptiveStates is { } adaptiveStates)
         {
             var slots = new List<string>();

@@ -51,6 +51,11 @@ internal sealed record SecondWaveRules(int FullRefreshEvery, int WarmupSteps, in
 {
     public static readonly SecondWaveRules None = new(0, 0, 0, 0, 0);
 
+    /// <summary>The layers of <c>[RefreshStates]</c> and of <c>[Vicinity]</c> (every layer when not set).</summary>
+    public LayerRange RefreshStatesLayers { get; init; } = LayerRange.AllLayers;
+
+    public LayerRange VicinityLayers { get; init; } = LayerRange.AllLayers;
+
     /// <summary><c>[DriftTrigger]</c>, or null.</summary>
     public DriftRule? Drift { get; init; }
 

@@ -74,6 +74,7 @@ internal static class PolicyParser
             int fullEvery = 0, warmup = 0, states = 0, vicinity = 0, drop = 0;
             LocationInfo? dropAt = null, adaptiveStatesAt = null;
             DriftRule? drift = null;
+            LayerRange? statesLayers = LayerRange.AllLayers, vicinityLayers = LayerRange.AllLayers;
             AdaptiveStatesRule? adaptiveStates = null;
 
             foreach (var attribute in symbol.GetAttributes())
@@ -110,9 +111,11 @@ internal static class PolicyParser
                         break;
                     case AttributeNames.RefreshStates:
                         states = ReadStates(attribute);
+                        statesLayers = ReadLayers(attribute);
                         break;
                     case AttributeNames.Vicinity:
                         vicinity = ReadWindow(attribute, "Vicinity");
+                        vicinityLayers = ReadLayers(attribute);
                         break;
                     case AttributeNames.DropFarSuffix:
                         drop = ReadWindow(attribute, "DropFarSuffix");
@@ -160,7 +163,11 @@ internal static class PolicyParser
                     _responseRules.Select(r => r.Rule).ToEquatableArray(),
                     _adaptiveRules.Select(r => r.Rule).ToEquatableArray(),
                     _activeBlockRules.Select(r => r.Rule).ToEquatableArray(),
-                    new SecondWaveRules(fullEvery, warmup, states, vicinity, drop) { Drift = drift, AdaptiveStates = adaptiveStates });
+                    new SecondWaveRules(fullEvery, warmup, states, vicinity, drop)
+                    {
+                        Drift = drift, AdaptiveStates = adaptiveStates,
+                        RefreshStatesLayers = statesLayers ?? LayerRange.AllLayers, VicinityLayers = vicinityLayers ?? LayerRange.AllLayers,
+                    });
             }
             return new PolicyDeclaration(name, policyLocation, model, _diagnostics.ToEquatableArray());
         }

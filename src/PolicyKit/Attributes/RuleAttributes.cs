@@ -111,6 +111,9 @@ public sealed class FullRefreshAttribute : Attribute
 public sealed class RefreshStatesAttribute(RowStates states) : Attribute
 {
     public RowStates States { get; } = states;
+
+    /// <inheritdoc cref="PromptRefreshAttribute.Layers"/>
+    public string? Layers { get; set; }
 }
 
 /// <summary>
@@ -122,6 +125,9 @@ public sealed class VicinityAttribute : Attribute
 {
     /// <summary>Positions on each side of the active block, at least 1.</summary>
     public int Window { get; set; }
+
+    /// <inheritdoc cref="PromptRefreshAttribute.Layers"/>
+    public string? Layers { get; set; }
 }
 
 /// <summary>
