@@ -454,7 +454,7 @@ internal static class PolicyEmitter
                     $"{field} = {SegmentAction}.{factory}({valueArgument}, {probeArgument});"));
                 tunables.Add(new Tunable(
                     prefix + ".Probe", probeMember, "global::PolicyKit.Probe", CSharp.Probe(rule.Probe),
-                    "feature compared with its cached value to pick the tokens to recompute" + LayersPhrase(rule.Layers),
+                    (rule.Probe > 2 ? "row score ranking the tokens to recompute (highest first)" : "feature compared with its cached value to pick the tokens to recompute") + LayersPhrase(rule.Layers),
                     "Probe", null, null));
             }
             if (model.SecondWave.AdaptiveStates is { } states)
