@@ -20,7 +20,11 @@ namespace PolicyKit.Cli;
 /// <param name="RowsDropped">Rows left out of the forward.</param>
 /// <param name="Rows">Rows of the sequence (prompt + response).</param>
 /// <param name="Plan">The policy's plan for the layer (<c>none</c>: the plain forward, no plan).</param>
-internal sealed record LayerShares(int Layer, double Recomputed, double Reused, double Dropped, int RowsRecomputed, int RowsDropped, int Rows, string Plan);
+internal sealed record LayerShares(int Layer, double Recomputed, double Reused, double Dropped, int RowsRecomputed, int RowsDropped, int Rows, string Plan)
+{
+    /// <summary>The plan's drift test fired at this layer (Elastic-Cache): the later layers of the step saw it.</summary>
+    public bool TriggerFired { get; init; }
+}
 
 /// <summary>One denoising step: where the active block lay and what every layer did.</summary>
 internal sealed record TraceStep(int Step, int Block, int StepInBlock, int ActiveBlockStart, int ActiveBlockLength, IReadOnlyList<LayerShares> Layers)
@@ -67,7 +71,10 @@ internal sealed record PolicyTrace(
     {
         double rows = r.SequenceLength;
         double recomputed = r.RowsRecomputed / rows, dropped = r.RowsDropped / rows;
-        return new LayerShares(r.Layer, recomputed, 1 - recomputed - dropped, dropped, r.RowsRecomputed, r.RowsDropped, r.SequenceLength, r.Plan.ToString());
+        return new LayerShares(r.Layer, recomputed, 1 - recomputed - dropped, dropped, r.RowsRecomputed, r.RowsDropped, r.SequenceLength, r.Plan.ToString())
+        {
+            TriggerFired = r.TriggerFired,
+        };
     }
 
     private static LayerShares[] PerLayer(IEnumerable<LayerStepRecord> records, int layers, int step)

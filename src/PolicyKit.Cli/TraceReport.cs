@@ -34,7 +34,9 @@ internal static class TraceReport
                 sb.AppendLine($"block {step.Block}: response tokens {step.ActiveBlockStart}..{step.ActiveBlockStart + step.ActiveBlockLength - 1}");
             var cells = string.Concat(step.Layers.Select(l => Shade(l.Recomputed)));
             double share = step.Layers.Sum(l => l.RowsRecomputed) / (double)step.Layers.Sum(l => l.Rows);
-            sb.AppendLine(string.Create(CultureInfo.InvariantCulture, $"{step.Step,5}  {cells}  {share,9:P1}"));
+            var fired = step.Layers.FirstOrDefault(l => l.TriggerFired);
+            var trigger = fired is null ? "" : $"  drift test fired at layer {fired.Layer}";
+            sb.AppendLine(string.Create(CultureInfo.InvariantCulture, $"{step.Step,5}  {cells}  {share,9:P1}{trigger}"));
         }
         return sb.ToString();
     }
@@ -68,6 +70,7 @@ internal static class TraceReport
                 dropped = Math.Round(l.Dropped, 4),
                 rowsRecomputed = l.RowsRecomputed,
                 rowsDropped = l.RowsDropped,
+                triggerFired = l.TriggerFired,
                 rows = l.Rows,
                 plan = l.Plan,
             }),
@@ -96,7 +99,7 @@ internal static class TraceReport
             foreach (var l in step.Layers)
                 sb.AppendLine(
                     $"<rect class=\"cell\" shape-rendering=\"crispEdges\" x=\"{F(left + step.Step * cellW)}\" y=\"{F(top + l.Layer * cellH)}\" width=\"{F(cellW)}\" height=\"{F(cellH)}\" fill=\"{Colour(l.Recomputed)}\">" +
-                    $"<title>step {step.Step}, layer {l.Layer}: {l.Recomputed.ToString("P1", CultureInfo.InvariantCulture)} recomputed ({l.RowsRecomputed} of {l.Rows} rows, {l.RowsDropped} dropped); {SvgDocument.Escape(l.Plan)}</title></rect>");
+                    $"<title>step {step.Step}, layer {l.Layer}: {l.Recomputed.ToString("P1", CultureInfo.InvariantCulture)} recomputed ({l.RowsRecomputed} of {l.Rows} rows, {l.RowsDropped} dropped){(l.TriggerFired ? ", drift test fired" : "")}; {SvgDocument.Escape(l.Plan)}</title></rect>");
 
         // Axes: layer labels on the left, step ticks below, block starts as red lines with their index above.
         int layerEvery = (int)Math.Ceiling(11 / cellH);

@@ -64,24 +64,35 @@ public static class PolicyInvariants
         });
 
     public static PolicyInvariant AdaptiveParametersInRange { get; } = new(
-        "adaptive parameters stay in range",
+        "adaptive parameters (every slot) and drift tests stay in range",
         (policy, context) =>
         {
             var plan = policy.Plan(in context);
-            foreach (var segment in Enum.GetValues<Segment>())
+            (string Slot, SegmentAction? Action)[] slots =
+            [
+                (nameof(Segment.Prompt), plan.Prompt), (nameof(Segment.ResponsePrefix), plan.ResponsePrefix), (nameof(Segment.ActiveBlock), plan.ActiveBlock),
+                (nameof(Segment.ResponseSuffix), plan.ResponseSuffix), (nameof(LayerPlan.Vicinity), plan.Vicinity), (nameof(LayerPlan.FarSuffix), plan.FarSuffix),
+                (nameof(LayerPlan.Masked), plan.Masked), (nameof(LayerPlan.JustDecoded), plan.JustDecoded),
+            ];
+            foreach (var (slot, slotAction) in slots)
             {
-                var action = plan[segment];
+                if (slotAction is not { } action)
+                    continue;
                 if (!Enum.IsDefined(action.Kind))
-                    return $"{segment} has an undefined action kind {(int)action.Kind}";
+                    return $"{slot} has an undefined action kind {(int)action.Kind}";
                 if (action.Kind != ActionKind.Adaptive)
                     continue;
                 if (!Enum.IsDefined(action.Probe) || !Enum.IsDefined(action.Metric) || !Enum.IsDefined(action.Selector))
-                    return $"{segment} has an undefined probe, metric or selector: '{action}'";
+                    return $"{slot} has an undefined probe, metric or selector: '{action}'";
                 if (action.Selector == Selector.Ratio && !(action.Value > 0 && action.Value <= 1))
-                    return $"{segment} has adaptive ratio {action.Value}, outside (0, 1]";
+                    return $"{slot} has adaptive ratio {action.Value}, outside (0, 1]";
                 if (action.Selector == Selector.Threshold && !(action.Value >= -1 && action.Value <= 1))
-                    return $"{segment} has adaptive threshold {action.Value}, outside [-1, 1]";
+                    return $"{slot} has adaptive threshold {action.Value}, outside [-1, 1]";
+                if (action.Selector == Selector.Threshold && !action.Probe.IsSimilarity())
+                    return $"{slot} ranks by the row score {action.Probe} with a threshold; row scores take a ratio";
             }
+            if (plan.Trigger is { } trigger && (!(trigger.Threshold >= -1 && trigger.Threshold <= 1) || !trigger.Probe.IsSimilarity()))
+                return $"the plan's {trigger} needs a threshold in [-1, 1] and a Value, Key or Input probe";
             return null;
         });
 

@@ -7,7 +7,8 @@ namespace PolicyKit.Testing;
 /// FsCheck generators of <see cref="StepContext"/> values an engine can actually produce: step 0 has nothing
 /// cached (every counter <see cref="StepContext.NeverRefreshed"/>, first step of the first block); later steps
 /// have counters between 1 and the step number, sometimes still NeverRefreshed, biased towards small values so
-/// typical intervals (1-8, 50, 100) are hit exactly.
+/// typical intervals (1-8, 50, 100) are hit exactly. After step 0, one context in four has a drift trigger fired at an
+/// earlier layer of its step (<see cref="StepContext.TriggeredAtLayer"/>).
 /// </summary>
 public static class StepContextGenerators
 {
@@ -47,6 +48,7 @@ public static class StepContextGenerators
         ActiveBlockStart = context.ActiveBlockStart, ActiveBlockLength = context.ActiveBlockLength,
         StepsSincePromptRefresh = context.StepsSincePromptRefresh, StepsSinceResponsePrefixRefresh = context.StepsSinceResponsePrefixRefresh,
         StepsSinceActiveBlockRefresh = context.StepsSinceActiveBlockRefresh, StepsSinceResponseSuffixRefresh = context.StepsSinceResponseSuffixRefresh,
+        TriggeredAtLayer = context.TriggeredAtLayer is { } triggered ? Math.Min(triggered, layer - 1) is var t && t >= 0 ? t : null : null,
     };
 
     private static Gen<StepContext> Later(int step) =>
@@ -58,7 +60,8 @@ public static class StepContextGenerators
         from prefix in Counter(step)
         from active in Counter(step)
         from suffix in Counter(step)
-        select shape.Build(step, blockIndex, stepInBlock, prompt, prefix, active, suffix);
+        from triggered in shape.Layer == 0 ? Gen.Constant<int?>(null) : Gen.Frequency((3, Gen.Constant<int?>(null)), (1, Gen.Choose(0, shape.Layer - 1).Select(l => (int?)l)))
+        select shape.Build(step, blockIndex, stepInBlock, prompt, prefix, active, suffix) with { TriggeredAtLayer = triggered };
 
     private static Gen<int> Counter(int step) => Gen.Frequency(
         (6, Gen.Choose(1, 12)),

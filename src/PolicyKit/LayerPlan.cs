@@ -37,6 +37,21 @@ public readonly record struct LayerPlan(
     /// <summary>The action of response rows decoded at the previous step (null: by region).</summary>
     public SegmentAction? JustDecoded { get; init; }
 
+    /// <summary>
+    /// Measure the attention each row receives at this layer (<see cref="Probe.AttentionReceived"/>) for the next steps'
+    /// plans. Set it on every plan of a policy that ranks rows by attention, the refreshes included, so the measure is
+    /// fresh; a <see cref="Trigger"/> or an action ranking by attention measures it as well (<see cref="MeasuresAttention"/>).
+    /// </summary>
+    public bool MeasureAttention { get; init; }
+
+    /// <summary>The cross-layer test run at this layer (null: none). See <see cref="DriftTest"/>.</summary>
+    public DriftTest? Trigger { get; init; }
+
+    /// <summary>True when the engine measures the attention received at this layer and step.</summary>
+    public bool MeasuresAttention => MeasureAttention || Trigger is not null ||
+        RanksByAttention(Prompt) || RanksByAttention(ResponsePrefix) || RanksByAttention(ActiveBlock) || RanksByAttention(ResponseSuffix) ||
+        RanksByAttention(Vicinity) || RanksByAttention(FarSuffix) || RanksByAttention(Masked) || RanksByAttention(JustDecoded);
+
     /// <summary>Recompute everything (the plan of the first step and of the uncached model).</summary>
     public static LayerPlan RefreshAll => default;
 
@@ -90,6 +105,8 @@ public readonly record struct LayerPlan(
         return this[segment];
     }
 
+    private static bool RanksByAttention(SegmentAction? action) => action is { Kind: ActionKind.Adaptive, Probe: Probe.AttentionReceived };
+
     private static bool IsRefreshOrUnset(SegmentAction? action) => action is null || action.Value.Kind == ActionKind.Refresh;
 
     public override string ToString()
@@ -99,6 +116,8 @@ public readonly record struct LayerPlan(
         if (Window > 0 && FarSuffix is { } far) text += $"; beyond {Window} {far}";
         if (Masked is { } masked) text += $"; masked {masked}";
         if (JustDecoded is { } just) text += $"; just decoded {just}";
+        if (Trigger is { } trigger) text += $"; {trigger}";
+        else if (MeasureAttention) text += "; attention measured";
         return text;
     }
 }

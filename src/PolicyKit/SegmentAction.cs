@@ -17,7 +17,11 @@ public enum ActionKind : byte
     Drop = 3,
 }
 
-/// <summary>The cheap per-token feature an adaptive action compares with its cached value.</summary>
+/// <summary>
+/// What an adaptive action ranks rows by. The first three are features compared (cosine) with their cached value: the
+/// least similar rows are recomputed. The others are scores the engine keeps per row: the highest-scored rows are
+/// recomputed; they take a ratio selector only (<see cref="ProbeExtensions.IsSimilarity"/>).
+/// </summary>
 public enum Probe : byte
 {
     /// <summary>The value projection (dLLM-Cache's V-verify; the best probe in its ablation).</summary>
@@ -26,6 +30,28 @@ public enum Probe : byte
     Key = 1,
     /// <summary>The layer input (normalised hidden state), which costs no projection.</summary>
     Input = 2,
+    /// <summary>
+    /// The attention mass a row received at this layer in its last measured forward: the softmax weight the active
+    /// block's queries gave it, averaged over heads and queries. The engine measures it only at layers whose plan asks
+    /// (<see cref="LayerPlan.MeasuresAttention"/>); its FLOPs (the q·k scores once more) are counted.
+    /// </summary>
+    AttentionReceived = 3,
+    /// <summary>The previous step's confidence of a masked row (the top-1 probability of its logits; 0 where none were computed).</summary>
+    Confidence = 4,
+    /// <summary>
+    /// d2Cache's certainty prior: <see cref="Confidence"/> times the share of decoded (not masked) positions among the
+    /// <see cref="ProbeExtensions.CertaintyNeighbourhood"/> positions on each side of the row.
+    /// </summary>
+    CertaintyPrior = 5,
+}
+
+public static class ProbeExtensions
+{
+    /// <summary>Positions on each side of a row whose decode state weighs its <see cref="Probe.CertaintyPrior"/>.</summary>
+    public const int CertaintyNeighbourhood = 4;
+
+    /// <summary>True for the probes compared with a cached value (V, K, input); false for the row scores.</summary>
+    public static bool IsSimilarity(this Probe probe) => probe <= Probe.Input;
 }
 
 /// <summary>How a fresh probe is compared with the cached one.</summary>
@@ -90,6 +116,8 @@ public readonly record struct SegmentAction
     /// <summary>Recompute every row whose similarity is below <paramref name="threshold"/>, which must be in [-1, 1].</summary>
     public static SegmentAction AdaptiveThreshold(double threshold, Probe probe = Probe.Value, SimilarityMetric metric = SimilarityMetric.Cosine)
     {
+        if (!probe.IsSimilarity())
+            throw new ArgumentOutOfRangeException(nameof(probe), probe, "A similarity threshold needs a similarity probe (Value, Key or Input); rank the row scores with a ratio.");
         if (!(threshold >= -1 && threshold <= 1))
             throw new ArgumentOutOfRangeException(nameof(threshold), threshold, "An adaptive similarity threshold must be in [-1, 1].");
         return new(ActionKind.Adaptive, Selector.Threshold, threshold, probe, metric);
@@ -101,7 +129,7 @@ public readonly record struct SegmentAction
         ActionKind.Reuse => "reuse",
         ActionKind.Drop => "drop",
         _ => Selector == Selector.Ratio
-            ? $"adaptive(ratio {Value:0.###}, {Probe})"
+            ? $"adaptive(ratio {Value:0.###}, {(Probe.IsSimilarity() ? "" : "top ")}{Probe})"
             : $"adaptive(similarity < {Value:0.###}, {Probe})",
     };
 }

@@ -44,6 +44,12 @@ public readonly struct StepContext
 
     public int ActiveBlockLength { get; init; }
 
+    /// <summary>
+    /// The layer of this step whose <see cref="LayerPlan.Trigger"/> fired (the first one), or null when none fired at an
+    /// earlier layer. Always null or below <see cref="Layer"/>: a test decides the layers after it, never its own.
+    /// </summary>
+    public int? TriggeredAtLayer { get; init; }
+
     public int StepsSincePromptRefresh { get; init; }
 
     public int StepsSinceResponsePrefixRefresh { get; init; }
@@ -75,5 +81,6 @@ public readonly struct StepContext
     public override string ToString() =>
         $"step {Step} layer {Layer}/{LayerCount} block {BlockIndex}/{BlockCount} (step {StepInBlock}) " +
         $"prompt {PromptLength} response {ResponseLength} active [{ActiveBlockStart}, +{ActiveBlockLength}) " +
-        $"since-refresh {StepsSincePromptRefresh}/{StepsSinceResponsePrefixRefresh}/{StepsSinceActiveBlockRefresh}/{StepsSinceResponseSuffixRefresh}";
+        $"since-refresh {StepsSincePromptRefresh}/{StepsSinceResponsePrefixRefresh}/{StepsSinceActiveBlockRefresh}/{StepsSinceResponseSuffixRefresh}" +
+        (TriggeredAtLayer is { } triggered ? $" triggered at layer {triggered}" : "");
 }

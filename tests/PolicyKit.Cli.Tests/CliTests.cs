@@ -83,7 +83,7 @@ public class CliTests
     {
         var run = CliProcess.Run("policies");
         Assert.Equal(0, run.ExitCode);
-        foreach (var name in new[] { "none", "always-refresh", "prompt-cache", "dllm-cache", "fast-dllm-prefix", "fast-dllm-dual", "depth-hybrid", "dkv-cache", "vicinity", "dpad" })
+        foreach (var name in new[] { "none", "always-refresh", "prompt-cache", "dllm-cache", "fast-dllm-prefix", "fast-dllm-dual", "depth-hybrid", "dkv-cache", "vicinity", "dpad", "elastic-cache", "d2cache" })
             Assert.Contains(name, run.Stdout);
         Assert.Contains("ResponseRefresh.Every = 7", run.Stdout);
     }

@@ -74,6 +74,8 @@ public class TraceCommandTests(TraceModels models) : IClassFixture<TraceModels>
             int activeStart = step.GetProperty("activeBlockStart").GetInt32(), activeLength = step.GetProperty("activeBlockLength").GetInt32();
             var layers = step.GetProperty("layers").EnumerateArray().ToArray();
             Assert.Equal(Enumerable.Range(0, TraceModels.Layers), layers.Select(l => l.GetProperty("layer").GetInt32()));
+            int firedAt = layers.FirstOrDefault(l => l.GetProperty("triggerFired").GetBoolean()) is { ValueKind: JsonValueKind.Object } f
+                ? f.GetProperty("layer").GetInt32() : int.MaxValue;
             foreach (var layer in layers)
             {
                 int rows = layer.GetProperty("rows").GetInt32(), recomputedRows = layer.GetProperty("rowsRecomputed").GetInt32();
@@ -95,6 +97,8 @@ public class TraceCommandTests(TraceModels models) : IClassFixture<TraceModels>
                     Assert.True(recomputedRows == GenLength, $"{where}: {recomputedRows} rows, expected the response's {GenLength}");
                 else if (policy == "dllm-cache" && layer.GetProperty("layer").GetInt32() == 0)
                     Assert.True(recomputedRows == rows, $"{where}: layer 0 is always refreshed, got {recomputedRows} of {rows}");
+                else if (policy == "elastic-cache")   // the block each step; everything at a block start and after a fired drift test
+                    Assert.True(recomputedRows == (blockStart || layer.GetProperty("layer").GetInt32() > firedAt ? rows : activeLength), $"{where}: {recomputedRows} rows");
                 else if (policy is "dllm-cache")
                     Assert.True(recomputedRows < rows, $"{where}: the prompt is reused after step 0");
             }

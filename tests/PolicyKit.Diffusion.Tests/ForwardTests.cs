@@ -86,7 +86,7 @@ public class ForwardTests
             return LayerRows.Subset(odd, t);
         }
 
-        public (Tensor Key, Tensor Value) UpdateKeyValue(TransformerLayer layer, in LayerRows rows, Tensor normalisedInput, Tensor key, Tensor value) =>
+        public (Tensor Key, Tensor Value) UpdateKeyValue(TransformerLayer layer, in LayerRows rows, Tensor normalisedInput, Tensor query, Tensor key, Tensor value) =>
             (Merge(layer.Index, "k", rows, key), Merge(layer.Index, "v", rows, value));
 
         public Tensor MergeAttention(TransformerLayer layer, in LayerRows rows, Tensor? attention) => Merge(layer.Index, "attn", rows, attention!);

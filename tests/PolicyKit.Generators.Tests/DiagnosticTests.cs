@@ -44,6 +44,22 @@ public class DiagnosticTests
         { "PK0015", """[CachePolicy("p")] [[|DropFarSuffix|]] public partial class P;""" },
         { "PK0016", """[CachePolicy("p")] [Vicinity(Window = 8)] [DropFarSuffix([|Window = 16|])] public partial class P;""" },
         { "PK0009", """[CachePolicy("p", UsesCache = false)] [[|DropFarSuffix(Window = 4)|]] public partial class P;""" },
+        { "PK0017", """[CachePolicy("p")] [AdaptiveResponse([|Threshold = 0.5|], Probe = Probe.AttentionReceived)] public partial class P;""" },
+        { "PK0017", """[CachePolicy("p")] [AdaptiveStates(RowStates.Masked, [|Threshold = 0.5|], Probe = Probe.Confidence)] public partial class P;""" },
+        { "PK0018", """[CachePolicy("p")] [[|DriftTrigger|]] public partial class P;""" },
+        { "PK0018", """[CachePolicy("p")] [DriftTrigger([|Threshold = 1.5|])] public partial class P;""" },
+        { "PK0018", """[CachePolicy("p")] [DriftTrigger(Threshold = 0.9, [|Probe = Probe.CertaintyPrior|])] public partial class P;""" },
+        { "PK0006", """[CachePolicy("p")] [DriftTrigger(Threshold = 0.9, [|Layers = "a..b"|])] public partial class P;""" },
+        { "PK0007", """[CachePolicy("p")] [AdaptiveStates(RowStates.Masked, Ratio = 0.5, [|Layers = "6..2"|])] public partial class P;""" },
+        { "PK0019", """[CachePolicy("p")] [AdaptiveStates([|RowStates.Settled|], Ratio = 0.5)] public partial class P;""" },
+        { "PK0006", """[CachePolicy("p")] [RefreshStates(RowStates.Masked, [|Layers = "x"|])] public partial class P;""" },
+        { "PK0007", """[CachePolicy("p")] [Vicinity(Window = 4, [|Layers = "^1..^3"|])] public partial class P;""" },
+        { "PK0019", """[CachePolicy("p")] [[|AdaptiveStates(RowStates.Masked)|]] public partial class P;""" },
+        { "PK0019", """[CachePolicy("p")] [AdaptiveStates(RowStates.Masked, [|Ratio = 0|])] public partial class P;""" },
+        { "PK0019", """[CachePolicy("p")] [AdaptiveStates(RowStates.Masked, [|Threshold = -3|], Probe = Probe.Value)] public partial class P;""" },
+        { "PK0009", """[CachePolicy("p")] [RefreshStates(RowStates.Masked)] [[|AdaptiveStates(RowStates.Masked, Ratio = 0.5)|]] public partial class P;""" },
+        { "PK0009", """[CachePolicy("p")] [RefreshStates(RowStates.JustDecoded | RowStates.Masked)] [[|AdaptiveStates(RowStates.Masked | RowStates.JustDecoded, Ratio = 0.5)|]] public partial class P;""" },
+        { "PK0009", """[CachePolicy("p", UsesCache = false)] [[|DriftTrigger(Threshold = 0.9)|]] public partial class P;""" },
     };
 
     [Theory]

@@ -70,6 +70,25 @@ public class SnapshotTests
     [Fact]
     public void SecondWavePolicy() => AssertSnapshot(SecondWave, "Sample.SecondWave.CachePolicy.g.cs");
 
+    // The probes and the cross-layer trigger: a ranged drift test, masked rows by certainty, the others by attention
+    // (measured at the layers of both ranked rules).
+    private const string Ranked = """
+        using PolicyKit;
+        namespace Sample;
+
+        [CachePolicy("ranked")]
+        [RefreshAllOnBlockStart]
+        [RefreshStates(RowStates.JustDecoded, Layers = "..4")]
+        [AdaptiveStates(RowStates.Masked, Ratio = 0.25, Probe = Probe.CertaintyPrior, Layers = "2..")]
+        [Vicinity(Window = 8, Layers = "^2..")]
+        [AdaptiveResponse(Ratio = 0.1, Probe = Probe.AttentionReceived, Layers = "..^1")]
+        [DriftTrigger(Threshold = 0.9, Probe = Probe.Key, Layers = "1..^1")]
+        public sealed partial class Ranked;
+        """;
+
+    [Fact]
+    public void ProbeAndTriggerPolicy() => AssertSnapshot(Ranked, "Sample.Ranked.CachePolicy.g.cs");
+
     [Fact]
     public void DllmCachePolicy() => AssertSnapshot(DllmCache, "Sample.DllmCache.CachePolicy.g.cs");
 

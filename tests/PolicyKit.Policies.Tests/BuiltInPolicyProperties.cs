@@ -20,15 +20,18 @@ public class BuiltInPolicyProperties
     private static SegmentAction ReuseUnlessNever(int counter) => counter == StepContext.NeverRefreshed ? s_refresh : s_reuse;
 
     [Fact]
-    public void TheSevenBuiltInsAreRegistered() =>
+    public void EveryBuiltInIsRegistered() =>
         Assert.Equal(
-            new[] { "always-refresh", "depth-hybrid", "dkv-cache", "dllm-cache", "dpad", "fast-dllm-dual", "fast-dllm-prefix", "none", "prompt-cache", "vicinity" },
+            new[] { "always-refresh", "d2cache", "depth-hybrid", "dkv-cache", "dllm-cache", "dpad", "elastic-cache", "fast-dllm-dual", "fast-dllm-prefix", "none", "prompt-cache", "vicinity" },
             PolicyKitPoliciesPolicyRegistry.Names);
 
     [Property]
     public Property EveryPolicyRefreshesEverythingAtStepZero() =>
         Prop.ForAll(Arb.From(StepContextGenerators.AtStepZero), context =>
-            s_builtIns.All(policy => policy.Plan(in context) == (policy.Name == "dpad" ? s_dpadDrop : LayerPlan.RefreshAll)));
+            s_builtIns.All(policy => policy.Plan(in context) == (policy.Name == "dpad" ? s_dpadDrop : LayerPlan.RefreshAll) with { MeasureAttention = MeasuresAttention(policy) }));
+
+    // The policies that rank rows by attention (or test its drift) measure it on every plan, the refreshes included.
+    private static bool MeasuresAttention(ICachePolicy policy) => policy.Name is "elastic-cache" or "d2cache";
 
     private static readonly LayerPlan s_dpadDrop = LayerPlan.RefreshAll with { Window = 16, FarSuffix = SegmentAction.Drop };
 
@@ -48,6 +51,42 @@ public class BuiltInPolicyProperties
             ReuseUnlessNever(context.StepsSinceResponseSuffixRefresh)) with { Masked = s_refresh, JustDecoded = s_refresh }
             && plan.ActionOfResponseRow(Segment.ResponsePrefix, 3, RowStates.JustDecoded) == s_refresh
             && plan.ActionOfResponseRow(Segment.ResponseSuffix, 40, RowStates.Masked) == s_refresh;
+    }
+
+    [Property]
+    public bool ElasticCacheTestsDriftAtEveryLayerAndRefreshesTheLayersAfterAFiredTest(StepContext context)
+    {
+        var plan = Plan("elastic-cache", context);
+        if (!plan.MeasureAttention)
+            return false;       // the most-attended row is measured at every layer and step
+        if (context.IsBlockStart || context.TriggeredAtLayer is not null)
+            return plan.IsRefreshAll && plan.Trigger is null;   // block start; depth-aware refresh of layers l+1..L
+        // The window (active block) every step; prompt, decoded prefix and far masked suffix cached; the drift test (gamma 0.9).
+        return plan == new LayerPlan(
+            ReuseUnlessNever(context.StepsSincePromptRefresh),
+            ReuseUnlessNever(context.StepsSinceResponsePrefixRefresh),
+            s_refresh,
+            ReuseUnlessNever(context.StepsSinceResponseSuffixRefresh)) with { Trigger = new DriftTest(0.9, Probe.Key), MeasureAttention = true };
+    }
+
+    [Property]
+    public bool D2CacheSelectsMaskedRowsByCertaintyAndOtherRowsByAttention(StepContext context)
+    {
+        var plan = Plan("d2cache", context);
+        if (!plan.MeasureAttention)
+            return false;
+        if (context.IsBlockStart)
+            return plan.IsRefreshAll;
+        var certainty = SegmentAction.AdaptiveRatio(0.25, Probe.CertaintyPrior);
+        var attention = SegmentAction.AdaptiveRatio(0.1, Probe.AttentionReceived);
+        SegmentAction Response(int counter) => counter == StepContext.NeverRefreshed ? s_refresh : attention;
+        return plan.Prompt == ReuseUnlessNever(context.StepsSincePromptRefresh)
+            && plan.ActionOfResponseRow(Segment.ActiveBlock, 0, RowStates.Masked) == certainty
+            && plan.ActionOfResponseRow(Segment.ResponseSuffix, 30, RowStates.Masked) == certainty
+            && plan.ActionOfResponseRow(Segment.ActiveBlock, 0, RowStates.JustDecoded) == s_refresh
+            && plan.ActionOfResponseRow(Segment.ActiveBlock, 0, RowStates.Settled) == Response(context.StepsSinceActiveBlockRefresh)
+            && plan.ActionOfResponseRow(Segment.ResponsePrefix, 5, RowStates.Settled) == Response(context.StepsSinceResponsePrefixRefresh)
+            && plan.Trigger is null;
     }
 
     [Property]
@@ -178,6 +217,19 @@ public class BuiltInPolicyProperties
                 Interval(context.StepsSinceResponsePrefixRefresh, responseEvery, between),
                 Interval(context.StepsSinceActiveBlockRefresh, responseEvery, between),
                 Interval(context.StepsSinceResponseSuffixRefresh, responseEvery, between));
+        });
+
+    [Property]
+    public Property LayerRangedSecondWaveRulesApplyOnlyInsideTheirRanges() =>
+        Prop.ForAll(Arb.From(Gen.Choose(6, 40).SelectMany(StepContextGenerators.ForLayerCount)), context =>
+        {
+            var plan = new RangedSecondWavePolicy().Plan(in context);
+            if (context.Step == 0 || context.TriggeredAtLayer is not null)
+                return plan.IsRefreshAll;   // a fired drift test refreshes every later layer
+            bool shallow = context.Layer < 4, tail = context.Layer >= context.LayerCount - 2;
+            return plan.Masked == (shallow ? s_refresh : null) && plan.JustDecoded == (shallow ? s_refresh : null)
+                && plan.Vicinity == (tail ? s_refresh : null) && plan.Window == (tail ? 8 : 0)
+                && plan.Trigger == (context.Layer >= 4 ? new DriftTest(0.8, Probe.Value) : null);
         });
 
     [Property]

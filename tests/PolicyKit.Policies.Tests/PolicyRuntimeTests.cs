@@ -10,9 +10,10 @@ public class PolicyRuntimeTests
     [Fact]
     public void GeneratedPlanAllocatesNothing()
     {
-        // Every built-in (the second wave's override slots and Drop included) and the test policies; a power of two.
+        // Every built-in (the second wave's override slots, Drop, drift tests and attention measures included) and the
+        // test policies, d2cache's score ranking twice; a power of two.
         ICachePolicy[] policies = [.. PolicyKitPoliciesPolicyRegistry.All.Select(d => d.Create()), new TailPolicy(), new AdjustedPolicy(),
-            new DllmCache(), new DkvCache(), new VicinityRefresh(), new SuffixDropout()];
+            new RangedSecondWavePolicy(), new D2Cache()];
         Assert.Equal(16, policies.Length);
         var contexts = StepContextGenerators.Any.Sample(256, 64).ToArray();
         int sink = 0;
@@ -27,7 +28,8 @@ public class PolicyRuntimeTests
         for (int i = 0; i < Calls; i++)
         {
             var plan = policies[i & 15].Plan(in contexts[i % contexts.Length]);
-            sink += (int)plan.ResponseSuffix.Kind + plan.Window + (int)(plan.FarSuffix?.Kind ?? 0) + (int)(plan.Masked?.Kind ?? 0);
+            sink += (int)plan.ResponseSuffix.Kind + plan.Window + (int)(plan.FarSuffix?.Kind ?? 0) + (int)(plan.Masked?.Kind ?? 0)
+                + (plan.Trigger is { } trigger ? (int)trigger.Probe : 0) + (plan.MeasuresAttention ? 1 : 0);
         }
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
 
@@ -80,7 +82,7 @@ public class PolicyRuntimeTests
     {
         var catalog = PolicyCatalog.FromAssemblies(typeof(DllmCache).Assembly, typeof(TailPolicy).Assembly);
 
-        Assert.Equal(12, catalog.Count);   // 10 built-in, 2 test policies
+        Assert.Equal(15, catalog.Count);   // 12 built-in, 3 test policies
         Assert.IsType<DllmCache>(catalog.Create("dllm-cache"));
         Assert.IsType<TailPolicy>(catalog.Create("test-tail"));
         Assert.Throws<KeyNotFoundException>(() => catalog.Get("no-such-policy"));

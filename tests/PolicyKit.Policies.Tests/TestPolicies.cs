@@ -7,6 +7,13 @@ namespace PolicyKit.Policies.Tests;
 [AdaptiveResponse(Threshold = 0.5, Probe = Probe.Input, Layers = "2..^4")]
 public sealed partial class TailPolicy;
 
+/// <summary>Second-wave rules by layer range: decode states in the shallow layers, the vicinity and the drift test in the deep ones.</summary>
+[CachePolicy("test-ranged-second-wave")]
+[RefreshStates(RowStates.Masked | RowStates.JustDecoded, Layers = "..4")]
+[Vicinity(Window = 8, Layers = "^2..")]
+[DriftTrigger(Threshold = 0.8, Probe = Probe.Value, Layers = "4..")]
+public sealed partial class RangedSecondWavePolicy;
+
 /// <summary>A hand-written adjustment: the prompt is also recomputed at the last layer on every step.</summary>
 [CachePolicy("test-adjusted")]
 [ResponseRefresh(Every = 5)]

@@ -114,3 +114,37 @@ public class SecondWaveUserPolicyTests
         Assert.Contains("ActiveBlock is dropped", violation, StringComparison.Ordinal);
     }
 }
+
+public class RankedUserPolicyTests
+{
+    [Fact]
+    public void TheRankedPolicyKeepsEveryInvariant() => PolicyInvariants.Check(new MyRankedPolicy());
+
+    [Fact]
+    public void TheRankedPolicyPlansByItsRules()
+    {
+        var context = new StepContext
+        {
+            Step = 5, Layer = 3, LayerCount = 6, BlockIndex = 1, BlockCount = 4, StepInBlock = 2, PromptLength = 40,
+            ResponseLength = 64, ActiveBlockStart = 16, ActiveBlockLength = 16,
+            StepsSincePromptRefresh = 5, StepsSinceResponsePrefixRefresh = 5, StepsSinceActiveBlockRefresh = 1, StepsSinceResponseSuffixRefresh = 5,
+        };
+        var policy = new MyRankedPolicy();
+        var plan = policy.Plan(in context);
+        Assert.Equal(SegmentAction.AdaptiveRatio(0.33, Probe.Confidence), plan.ActionOfResponseRow(Segment.ActiveBlock, 0, RowStates.Masked));
+        Assert.Equal(SegmentAction.Refresh, plan.ActionOfResponseRow(Segment.ActiveBlock, 0, RowStates.Settled));
+        Assert.Equal(new DriftTest(0.95, Probe.Input), plan.Trigger);
+        Assert.Null(policy.Plan(context with { Layer = 1 }).Trigger);                            // Layers = "2.."
+        Assert.True(policy.Plan(context with { TriggeredAtLayer = 2 }).IsRefreshAll);           // a fired test refreshes the later layers
+        Assert.Contains(policy.Parameters, p => p.Name == "DriftTrigger[2..].Threshold" && p.Value == "0.95" && p.CanOverride);
+    }
+
+    [Fact]
+    public void The_invariants_catch_a_drift_test_out_of_range()
+    {
+        var violation = PolicyInvariants.FindViolation(new ImpossibleDriftTest(), new StepContext { Step = 2, Layer = 1, LayerCount = 4, PromptLength = 8,
+            ResponseLength = 8, ActiveBlockLength = 8, StepsSincePromptRefresh = 1, StepsSinceResponsePrefixRefresh = 1, StepsSinceActiveBlockRefresh = 1, StepsSinceResponseSuffixRefresh = 1 });
+        Assert.NotNull(violation);
+        Assert.Contains("drift test", violation, StringComparison.Ordinal);
+    }
+}

@@ -91,10 +91,25 @@ internal static class PolicyDiagnostics
         "Vicinity and far-suffix windows differ",
         "[DropFarSuffix] Window = {0} differs from [Vicinity] Window = {1}, but a plan has one window: the vicinity is the rows within it, the far suffix the rows beyond it. Give both the same Window.");
 
+    public static readonly DiagnosticDescriptor ScoreProbeThreshold = Error(
+        "PK0017",
+        "A row-score probe ranks with a ratio, not a threshold",
+        "[{0}] ranks rows by Probe.{1} with a Threshold, but a threshold is a cosine similarity and only Value, Key and Input are compared with a cached value. Use Ratio (e.g. Ratio = 0.25), or a similarity probe.");
+
+    public static readonly DiagnosticDescriptor InvalidDriftTrigger = Error(
+        "PK0018",
+        "Invalid drift trigger",
+        "[DriftTrigger] {0}. The test compares the most-attended row's Value, Key or Input with its cached value and fires below a cosine similarity in [-1, 1]: write e.g. [DriftTrigger(Threshold = 0.9, Probe = Probe.Key)].");
+
+    public static readonly DiagnosticDescriptor InvalidAdaptiveStates = Error(
+        "PK0019",
+        "Invalid adaptive decode-state rule",
+        "[AdaptiveStates] {0}. Name RowStates.Masked and/or RowStates.JustDecoded and set exactly one of Ratio in (0, 1] or Threshold in [-1, 1]: write e.g. [AdaptiveStates(RowStates.Masked, Ratio = 0.5, Probe = Probe.CertaintyPrior)].");
+
     private static readonly Dictionary<string, DiagnosticDescriptor> s_byId = Index(
         PolicyClassShape, IntervalTooSmall, RatioOutOfRange, ThresholdOutOfRange, AdaptiveSelector, MalformedLayers,
         EmptyLayerRange, OverlappingLayerRanges, ConflictingRules, DuplicatePolicyName, RuleWithoutCachePolicy, InvalidPolicyName,
-        FullRefreshSchedule, InvalidRowStates, WindowTooSmall, WindowMismatch);
+        FullRefreshSchedule, InvalidRowStates, WindowTooSmall, WindowMismatch, ScoreProbeThreshold, InvalidDriftTrigger, InvalidAdaptiveStates);
 
     public static IEnumerable<DiagnosticDescriptor> All => s_byId.Values;
 

@@ -70,6 +70,9 @@ internal static class CSharp
         0 => "global::PolicyKit.Probe.Value",
         1 => "global::PolicyKit.Probe.Key",
         2 => "global::PolicyKit.Probe.Input",
+        3 => "global::PolicyKit.Probe.AttentionReceived",
+        4 => "global::PolicyKit.Probe.Confidence",
+        5 => "global::PolicyKit.Probe.CertaintyPrior",
         _ => "(global::PolicyKit.Probe)" + Int(probe),
     };
 
@@ -78,6 +81,9 @@ internal static class CSharp
         0 => "Value",
         1 => "Key",
         2 => "Input",
+        3 => "AttentionReceived",
+        4 => "Confidence",
+        5 => "CertaintyPrior",
         _ => Int(probe),
     };
 }

@@ -157,7 +157,7 @@ internal static class PolicyEmitter
          .Open($"public {LayerPlan} Plan(in {StepContext} context)")
          .Line("// Step 0: nothing is cached yet, so every segment is computed. Not adjustable.")
          .Line("if (context.Step == 0)")
-         .Line($"    return {LayerPlan}.RefreshAll{DropSuffix(model)};")
+         .Line($"    return {LayerPlan}.RefreshAll{Measure(model)}{DropSuffix(model)};")
          .Line()
          .Line($"{LayerPlan} plan;");
 
@@ -178,6 +178,8 @@ internal static class PolicyEmitter
             if (wave.WarmupSteps > 0) { parts.Add($"context.StepInBlock < {CSharp.Int(wave.WarmupSteps)}"); named.Add($"WarmupSteps = {CSharp.Int(wave.WarmupSteps)}"); }
             fullRefresh.Add((string.Join(" || ", parts), $"[FullRefresh({string.Join(", ", named)})]"));
         }
+        if (wave.Drift is not null)
+            fullRefresh.Add(("context.TriggeredAtLayer is not null", "[DriftTrigger] fired at an earlier layer of this step"));
 
         if (fullRefresh.Count > 0)
         {
@@ -191,7 +193,9 @@ internal static class PolicyEmitter
 
         bool usesLayer = model.PromptRules.Concat(model.ResponseRules).Any(r => !r.Layers.CoversEveryLayer)
             || model.AdaptiveRules.Any(r => !r.Layers.CoversEveryLayer)
-            || model.ActiveBlockRules.Any(r => !r.Layers.CoversEveryLayer);
+            || model.ActiveBlockRules.Any(r => !r.Layers.CoversEveryLayer)
+            || wave.Drift is { Layers.CoversEveryLayer: false } || wave.AdaptiveStates is { Layers.CoversEveryLayer: false }
+            || (wave.RefreshStates != 0 && !wave.RefreshStatesLayers.CoversEveryLayer) || (wave.VicinityWindow > 0 && !wave.VicinityLayers.CoversEveryLayer);
         if (usesLayer)
             w.Line("int layer = context.Layer;");
 
@@ -262,10 +266,40 @@ internal static class PolicyEmitter
             overrides.Insert(0, $"Window = {CSharp.Int(wave.VicinityWindow)}");
             w.Line($"// [Vicinity(Window = {CSharp.Int(wave.VicinityWindow)})]: the response rows within the window around the active block are recomputed on every step.");
         }
-        if (overrides.Count > 0)
+        if (overrides.Count > 0 && wave.RefreshStatesLayers.CoversEveryLayer && wave.VicinityLayers.CoversEveryLayer)
+        {
             w.Line($"plan = plan with {{ {string.Join(", ", overrides)} }};");
+        }
+        else if (overrides.Count > 0)
+        {
+            // Layer-ranged: one guarded assignment per rule.
+            var vicinitySlots = overrides.Where(o => o.StartsWith("Window") || o.StartsWith("Vicinity")).ToList();
+            var stateSlots = overrides.Except(vicinitySlots).ToList();
+            if (vicinitySlots.Count > 0)
+                w.Line($"{Guard(wave.VicinityLayers)}plan = plan with {{ {string.Join(", ", vicinitySlots)} }};");
+            if (stateSlots.Count > 0)
+                w.Line($"{Guard(wave.RefreshStatesLayers)}plan = plan with {{ {string.Join(", ", stateSlots)} }};");
+        }
+        if (wave.AdaptiveStates is { } adaptiveStates)
+        {
+            var slots = new List<string>();
+            if ((adaptiveStates.States & 1) != 0) slots.Add("Masked = _adaptiveStates");
+            if ((adaptiveStates.States & 2) != 0) slots.Add("JustDecoded = _adaptiveStates");
+            w.Line("// [AdaptiveStates]: the rows in those decode states are ranked and partly recomputed, ahead of the region rules.")
+             .Line($"{Guard(adaptiveStates.Layers)}plan = plan with {{ {string.Join(", ", slots)} }};");
+        }
+        if (wave.Drift is { } drift)
+        {
+            w.Line("// [DriftTrigger]: this layer tests the most-attended row's drift; if it fires, the later layers refresh everything.")
+             .Line($"{Guard(drift.Layers)}plan = plan with {{ Trigger = _driftTest }};");
+        }
         if (fullRefresh.Count > 0)
             w.Close();
+        if (MeasuresAttention(model))
+        {
+            w.Line("// Attention-ranked rules: the attention received is measured at their layers on every step, refreshes included.")
+             .Line($"plan = plan{Measure(model)};");
+        }
         if (wave.DropWindow > 0)
         {
             w.Line($"// [DropFarSuffix(Window = {CSharp.Int(wave.DropWindow)})]: the suffix beyond the window is left out of every forward, full refreshes included.")
@@ -284,6 +318,30 @@ internal static class PolicyEmitter
          .Line("/// </summary>")
          .Line($"partial void AdjustPlan(in {StepContext} context, ref {LayerPlan} plan);")
          .Line();
+    }
+
+    /// <summary>"if (in range) " before a statement, or nothing for a rule at every layer.</summary>
+    private static string Guard(LayerRange layers) => layers.CoversEveryLayer ? "" : $"if ({Condition(layers)}) ";
+
+    /// <summary>The layer ranges of the declared rules that rank rows by attention or test its drift.</summary>
+    private static List<LayerRange> AttentionRanges(PolicyModel model)
+    {
+        var ranges = model.AdaptiveRules.Where(r => r.Probe == 3).Select(r => r.Layers).ToList();
+        if (model.SecondWave.AdaptiveStates is { Probe: 3 } states) ranges.Add(states.Layers);
+        if (model.SecondWave.Drift is { } drift) ranges.Add(drift.Layers);
+        return ranges;
+    }
+
+    private static bool MeasuresAttention(PolicyModel model) => AttentionRanges(model).Count > 0;
+
+    /// <summary>The <c>with</c> expression that asks for the attention measure at the layers that need it, or nothing.</summary>
+    private static string Measure(PolicyModel model)
+    {
+        var ranges = AttentionRanges(model);
+        if (ranges.Count == 0) return "";
+        if (ranges.Any(r => r.CoversEveryLayer)) return " with { MeasureAttention = true }";
+        var conditions = ranges.Select(r => "(" + Condition(r).Replace("layer ", "context.Layer ") + ")").Distinct();
+        return $" with {{ MeasureAttention = {string.Join(" || ", conditions)} }}";
     }
 
     /// <summary>The <c>with</c> expression that drops the far suffix, or nothing without <c>[DropFarSuffix]</c>.</summary>
@@ -396,8 +454,34 @@ internal static class PolicyEmitter
                     $"{field} = {SegmentAction}.{factory}({valueArgument}, {probeArgument});"));
                 tunables.Add(new Tunable(
                     prefix + ".Probe", probeMember, "global::PolicyKit.Probe", CSharp.Probe(rule.Probe),
-                    "feature compared with its cached value to pick the tokens to recompute" + LayersPhrase(rule.Layers),
+                    (rule.Probe > 2 ? "row score ranking the tokens to recompute (highest first)" : "feature compared with its cached value to pick the tokens to recompute") + LayersPhrase(rule.Layers),
                     "Probe", null, null));
+            }
+            if (model.SecondWave.AdaptiveStates is { } states)
+            {
+                string selector = states.UsesThreshold ? "Threshold" : "Ratio";
+                string prefix = Prefix("AdaptiveStates", states.Layers);
+                string factory = states.UsesThreshold ? "AdaptiveThreshold" : "AdaptiveRatio";
+                tunables.Add(new Tunable(
+                    prefix + "." + selector, "AdaptiveStates" + selector, "double", CSharp.Double(states.Value),
+                    (states.UsesThreshold ? "cosine similarity below which a row in those decode states is recomputed" : "fraction of the rows in those decode states recomputed") + LayersPhrase(states.Layers),
+                    selector, new Field(SegmentAction, "_adaptiveStates"),
+                    $"_adaptiveStates = {SegmentAction}.{factory}(adaptiveStates{selector}, adaptiveStatesProbe);"));
+                tunables.Add(new Tunable(
+                    prefix + ".Probe", "AdaptiveStatesProbe", "global::PolicyKit.Probe", CSharp.Probe(states.Probe),
+                    "what the rows in those decode states are ranked by" + LayersPhrase(states.Layers), "Probe", null, null));
+            }
+            if (model.SecondWave.Drift is { } drift)
+            {
+                string prefix = Prefix("DriftTrigger", drift.Layers);
+                tunables.Add(new Tunable(
+                    prefix + ".Threshold", "DriftTriggerThreshold", "double", CSharp.Double(drift.Threshold),
+                    "cosine similarity of the most-attended row below which the later layers are refreshed" + LayersPhrase(drift.Layers),
+                    "Threshold", new Field("global::PolicyKit.DriftTest", "_driftTest"),
+                    "_driftTest = global::PolicyKit.DriftTest.Create(driftTriggerThreshold, driftTriggerProbe);"));
+                tunables.Add(new Tunable(
+                    prefix + ".Probe", "DriftTriggerProbe", "global::PolicyKit.Probe", CSharp.Probe(drift.Probe),
+                    "feature of the most-attended row compared with its cached value" + LayersPhrase(drift.Layers), "Probe", null, null));
             }
             return tunables;
         }

@@ -50,7 +50,24 @@ internal sealed record ActiveBlockRule(bool IncludeSuffix, LayerRange Layers);
 internal sealed record SecondWaveRules(int FullRefreshEvery, int WarmupSteps, int RefreshStates, int VicinityWindow, int DropWindow)
 {
     public static readonly SecondWaveRules None = new(0, 0, 0, 0, 0);
+
+    /// <summary>The layers of <c>[RefreshStates]</c> and of <c>[Vicinity]</c> (every layer when not set).</summary>
+    public LayerRange RefreshStatesLayers { get; init; } = LayerRange.AllLayers;
+
+    public LayerRange VicinityLayers { get; init; } = LayerRange.AllLayers;
+
+    /// <summary><c>[DriftTrigger]</c>, or null.</summary>
+    public DriftRule? Drift { get; init; }
+
+    /// <summary><c>[AdaptiveStates]</c>, or null.</summary>
+    public AdaptiveStatesRule? AdaptiveStates { get; init; }
 }
+
+/// <summary><c>[DriftTrigger]</c>: the test's threshold and probe (the <c>PolicyKit.Probe</c> value) at the covered layers.</summary>
+internal sealed record DriftRule(double Threshold, int Probe, LayerRange Layers);
+
+/// <summary><c>[AdaptiveStates]</c>: the <c>RowStates</c> flags, a ratio or threshold selector and its probe.</summary>
+internal sealed record AdaptiveStatesRule(int States, bool UsesThreshold, double Value, int Probe, LayerRange Layers);
 
 /// <summary>
 /// Everything the emitter needs to write one policy class: plain values only, so two runs over unchanged

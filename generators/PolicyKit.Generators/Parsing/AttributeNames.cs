@@ -14,12 +14,14 @@ internal static class AttributeNames
     public const string RefreshStates = "PolicyKit.RefreshStatesAttribute";
     public const string Vicinity = "PolicyKit.VicinityAttribute";
     public const string DropFarSuffix = "PolicyKit.DropFarSuffixAttribute";
+    public const string DriftTrigger = "PolicyKit.DriftTriggerAttribute";
+    public const string AdaptiveStates = "PolicyKit.AdaptiveStatesAttribute";
 
     /// <summary>The rule attributes: each is meaningless without <see cref="CachePolicy"/> (PK0011).</summary>
     public static readonly string[] Rules =
     {
         PromptRefresh, ResponseRefresh, AdaptiveResponse, AlwaysRefreshLayers, RefreshAllOnBlockStart, RefreshActiveBlock,
-        FullRefresh, RefreshStates, Vicinity, DropFarSuffix,
+        FullRefresh, RefreshStates, Vicinity, DropFarSuffix, DriftTrigger, AdaptiveStates,
     };
 
     /// <summary>"PolicyKit.PromptRefreshAttribute" → "PromptRefresh", as users write it.</summary>

@@ -6,6 +6,7 @@ using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 using PolicyKit.Generators.Diagnostics;
+using PolicyKit.Generators.Emitting;
 using PolicyKit.Generators.Model;
 
 namespace PolicyKit.Generators.Parsing;
@@ -71,7 +72,10 @@ internal static class PolicyParser
             LocationInfo? alwaysRefreshAt = null;
             bool refreshAllOnBlockStart = false;
             int fullEvery = 0, warmup = 0, states = 0, vicinity = 0, drop = 0;
-            LocationInfo? dropAt = null;
+            LocationInfo? dropAt = null, adaptiveStatesAt = null;
+            DriftRule? drift = null;
+            LayerRange? statesLayers = LayerRange.AllLayers, vicinityLayers = LayerRange.AllLayers;
+            AdaptiveStatesRule? adaptiveStates = null;
 
             foreach (var attribute in symbol.GetAttributes())
             {
@@ -107,13 +111,22 @@ internal static class PolicyParser
                         break;
                     case AttributeNames.RefreshStates:
                         states = ReadStates(attribute);
+                        statesLayers = ReadLayers(attribute);
                         break;
                     case AttributeNames.Vicinity:
                         vicinity = ReadWindow(attribute, "Vicinity");
+                        vicinityLayers = ReadLayers(attribute);
                         break;
                     case AttributeNames.DropFarSuffix:
                         drop = ReadWindow(attribute, "DropFarSuffix");
                         dropAt = NamedArgumentLocation(attribute, "Window") ?? AttributeLocation(attribute, cancellationToken);
+                        break;
+                    case AttributeNames.DriftTrigger:
+                        drift = ReadDrift(attribute);
+                        break;
+                    case AttributeNames.AdaptiveStates:
+                        adaptiveStates = ReadAdaptiveStates(attribute);
+                        adaptiveStatesAt = AttributeLocation(attribute, cancellationToken);
                         break;
                     default:
                         continue;
@@ -128,6 +141,12 @@ internal static class PolicyParser
             CheckConflicts(usesCache, alwaysRefresh);
             if (vicinity > 0 && drop > 0 && vicinity != drop)
                 Report(PolicyDiagnostics.WindowMismatch, dropAt, drop.ToString(CultureInfo.InvariantCulture), vicinity.ToString(CultureInfo.InvariantCulture));
+            if (adaptiveStates is not null && (adaptiveStates.States & states) != 0)
+            {
+                Report(PolicyDiagnostics.ConflictingRules, adaptiveStatesAt, "AdaptiveStates", "[RefreshStates]",
+                    "both name " + ((adaptiveStates.States & states) == 3 ? "RowStates.Masked and RowStates.JustDecoded" : (adaptiveStates.States & states) == 1 ? "RowStates.Masked" : "RowStates.JustDecoded") + ", so a row in that state would be refreshed and selected at once",
+                    "Name each state in one of the two rules.");
+            }
 
             PolicyModel? model = null;
             if (_diagnostics.Count == 0)
@@ -144,7 +163,11 @@ internal static class PolicyParser
                     _responseRules.Select(r => r.Rule).ToEquatableArray(),
                     _adaptiveRules.Select(r => r.Rule).ToEquatableArray(),
                     _activeBlockRules.Select(r => r.Rule).ToEquatableArray(),
-                    new SecondWaveRules(fullEvery, warmup, states, vicinity, drop));
+                    new SecondWaveRules(fullEvery, warmup, states, vicinity, drop)
+                    {
+                        Drift = drift, AdaptiveStates = adaptiveStates,
+                        RefreshStatesLayers = statesLayers ?? LayerRange.AllLayers, VicinityLayers = vicinityLayers ?? LayerRange.AllLayers,
+                    });
             }
             return new PolicyDeclaration(name, policyLocation, model, _diagnostics.ToEquatableArray());
         }
@@ -192,8 +215,62 @@ internal static class PolicyParser
                 Report(PolicyDiagnostics.ThresholdOutOfRange, NamedArgumentLocation(attribute, "Threshold"), shown);
                 return;
             }
+            if (usesThreshold && probe > 2)
+            {
+                Report(PolicyDiagnostics.ScoreProbeThreshold, NamedArgumentLocation(attribute, "Threshold"), "AdaptiveResponse", CSharp.ProbeName(probe));
+                return;
+            }
             if (layers is not null)
                 _adaptiveRules.Add((new AdaptiveRule(usesThreshold, value, probe, layers), LayersLocation(attribute)));
+        }
+
+        private DriftRule? ReadDrift(AttributeData attribute)
+        {
+            var threshold = Named(attribute, "Threshold");
+            int probe = Named(attribute, "Probe") is { Value: { } p } ? System.Convert.ToInt32(p, CultureInfo.InvariantCulture) : 1;
+            var layers = ReadLayers(attribute);
+            double value = threshold is { Value: double t } ? t : 0;
+            (string Problem, LocationInfo? At)? problem =
+                threshold is null ? ("sets no Threshold", null) :
+                !(value >= -1 && value <= 1) ? ("Threshold = " + value.ToString("R", CultureInfo.InvariantCulture) + " is not a cosine similarity", NamedArgumentLocation(attribute, "Threshold")) :
+                probe > 2 ? ("Probe = Probe." + CSharp.ProbeName(probe) + " is a row score, not a feature with a cached value", NamedArgumentLocation(attribute, "Probe")) : null;
+            if (problem is { } found)
+            {
+                Report(PolicyDiagnostics.InvalidDriftTrigger, found.At ?? AttributeLocation(attribute, cancellationToken), found.Problem);
+                return null;
+            }
+            return layers is null ? null : new DriftRule(value, probe, layers);
+        }
+
+        private AdaptiveStatesRule? ReadAdaptiveStates(AttributeData attribute)
+        {
+            var argument = attribute.ConstructorArguments.Length == 1 ? attribute.ConstructorArguments[0] : default;
+            int states = argument.Value is { } v ? System.Convert.ToInt32(v, CultureInfo.InvariantCulture) : 0;
+            var ratio = Named(attribute, "Ratio");
+            var threshold = Named(attribute, "Threshold");
+            int probe = Named(attribute, "Probe") is { Value: { } p } ? System.Convert.ToInt32(p, CultureInfo.InvariantCulture) : 5;
+            var layers = ReadLayers(attribute);
+            bool usesThreshold = threshold is not null;
+            double value = (usesThreshold ? threshold : ratio) is { Value: double d } ? d : 0;
+            string shown = value.ToString("R", CultureInfo.InvariantCulture);
+            (string Problem, LocationInfo? At)? problem =
+                states == 0 || (states & ~3) != 0
+                    ? ("names " + (states == 0 ? "no state" : (states & 4) != 0 ? "RowStates.Settled" : "an undefined state (" + states.ToString(CultureInfo.InvariantCulture) + ")"), PositionalArgumentLocation(attribute, 0)) :
+                (ratio is null) == (threshold is null) ? ("sets " + (ratio is null ? "neither Ratio nor Threshold" : "both Ratio and Threshold"), null) :
+                !usesThreshold && !(value > 0 && value <= 1) ? ("Ratio = " + shown + " is outside (0, 1]", NamedArgumentLocation(attribute, "Ratio")) :
+                usesThreshold && !(value >= -1 && value <= 1) ? ("Threshold = " + shown + " is outside [-1, 1]", NamedArgumentLocation(attribute, "Threshold")) :
+                null;
+            if (problem is { } found)
+            {
+                Report(PolicyDiagnostics.InvalidAdaptiveStates, found.At ?? AttributeLocation(attribute, cancellationToken), found.Problem);
+                return null;
+            }
+            if (usesThreshold && probe > 2)
+            {
+                Report(PolicyDiagnostics.ScoreProbeThreshold, NamedArgumentLocation(attribute, "Threshold"), "AdaptiveStates", CSharp.ProbeName(probe));
+                return null;
+            }
+            return layers is null ? null : new AdaptiveStatesRule(states, usesThreshold, value, probe, layers);
         }
 
         private void ReadFullRefresh(AttributeData attribute, out int every, out int warmup)

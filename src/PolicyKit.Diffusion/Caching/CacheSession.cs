@@ -37,6 +37,14 @@ public sealed class CacheSession : IDisposable
     private bool[]? _maskedBefore;
     /// <summary>Per column, the action the executor resolved for the current layer (reused, to keep the step allocation-light).</summary>
     private SegmentAction[] _actions = [];
+    /// <summary>
+    /// Per layer, the attention each column received when the layer last measured it (<see cref="Probe.AttentionReceived"/>),
+    /// <c>[B, T]</c> float32, and the most-attended column of each sequence <c>[B]</c>; null until the layer first measures.
+    /// </summary>
+    private readonly Tensor?[] _attention;
+    private readonly Tensor?[] _mostAttended;
+    /// <summary>Per row and column, the top-1 probability of the last logits computed there (0: none yet); null until a plan ranks by confidence.</summary>
+    private float[]? _confidence;
 
     /// <param name="policy">The policy that plans each layer.</param>
     /// <param name="config">The model's configuration.</param>
@@ -53,6 +61,8 @@ public sealed class CacheSession : IDisposable
         _maskTokenId = maskTokenId;
         _layers = new LayerCache?[config.NumLayers];
         _lastRefresh = new int[config.NumLayers][];
+        _attention = new Tensor?[config.NumLayers];
+        _mostAttended = new Tensor?[config.NumLayers];
     }
 
     public ICachePolicy Policy => _policy;
@@ -64,6 +74,29 @@ public sealed class CacheSession : IDisposable
     /// forward, and kept until <see cref="Dispose"/>, so after a generation this is also the peak.
     /// </summary>
     public long CacheBytes => _disposed ? 0 : _layers.Sum(layer => layer?.Bytes ?? 0);
+
+    /// <summary>
+    /// True once a plan ranked rows by the previous step's confidence: the denoiser then hands each step's logits to
+    /// <see cref="ObserveLogits"/>. No other policy pays for it.
+    /// </summary>
+    public bool WantsConfidence => _confidence is not null;
+
+    /// <summary>
+    /// Records the confidence of the rows whose logits a forward returned (<paramref name="logits"/> <c>[B, n, V]</c> for the
+    /// columns from <see cref="DenoiseStep.LogitsStart"/>): the top-1 softmax probability, the sampler's <c>low_confidence</c>
+    /// score at temperature 0. The next step's plans read it as <see cref="Probe.Confidence"/>.
+    /// </summary>
+    public void ObserveLogits(in DenoiseStep step, Tensor logits)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_confidence is null || _columns == 0) return;
+        using var scope = torch.NewDisposeScope();
+        long b = logits.shape[0], n = logits.shape[1];
+        if (b != _rows) throw new ArgumentException($"logits of {b} sequences for a session of {_rows}", nameof(logits));
+        var top = logits.to_type(ScalarType.Float32).softmax(-1).amax([-1]).cpu().data<float>().ToArray();  // [B·n]
+        for (int r = 0; r < b; r++)
+            Array.Copy(top, r * n, _confidence, (long)r * _columns + step.LogitsStart, n);
+    }
 
     /// <summary>
     /// The cache hook for the one forward pass of <paramref name="step"/> (pass it to
@@ -115,18 +148,22 @@ public sealed class CacheSession : IDisposable
         private readonly DenoiseStep _step = step;
         private readonly SegmentLayout _layout = new(step);
         private int _nextLayer;
-        private int _keyCount;
+        private LayerProbes _probes;
 
         public LayerRows SelectRows(TransformerLayer layer, Tensor hidden, LayerInputs inputs)
         {
             if (layer.Index != _nextLayer)
                 throw new InvalidOperationException($"the cache of step {_step.Step} serves one forward, layers in order: got layer {layer.Index}, expected {_nextLayer}.");
             _nextLayer++;
-            return session.SelectRows(_step, _layout, layer, hidden, inputs, out _keyCount);
+            return session.SelectRows(_step, _layout, layer, hidden, inputs, ref _probes);
         }
 
-        public (Tensor Key, Tensor Value) UpdateKeyValue(TransformerLayer layer, in LayerRows rows, Tensor normalisedInput, Tensor key, Tensor value) =>
-            session.UpdateKeyValue(layer.Index, rows, normalisedInput, key, value, _keyCount);
+        public (Tensor Key, Tensor Value) UpdateKeyValue(TransformerLayer layer, in LayerRows rows, Tensor normalisedInput, Tensor query, Tensor key, Tensor value)
+        {
+            var (keys, values) = session.UpdateKeyValue(layer.Index, rows, normalisedInput, key, value, _probes.KeyCount);
+            if (_probes.MeasureAttention) session.MeasureAttention(layer, rows, _layout, query, keys, inputs: _probes.Inputs!);
+            return (keys, values);
+        }
 
         public Tensor MergeAttention(TransformerLayer layer, in LayerRows rows, Tensor? attention) =>
             session.Merge(session.CacheOf(layer.Index).Attention, rows, attention);
@@ -135,16 +172,33 @@ public sealed class CacheSession : IDisposable
             session.Merge(session.CacheOf(layer.Index).Ffn, rows, ffn);
     }
 
-    private LayerRows SelectRows(in DenoiseStep step, in SegmentLayout layout, TransformerLayer layer, Tensor hidden, LayerInputs inputs, out int keyCount)
+    /// <summary>What the hook of one forward carries from a layer's row selection to the rest of that layer and to the next layers.</summary>
+    private struct LayerProbes
+    {
+        /// <summary>Columns that are keys at the current layer (every column but a dropped far suffix).</summary>
+        public int KeyCount;
+        /// <summary>The current layer measures the attention received (its plan asks).</summary>
+        public bool MeasureAttention;
+        public LayerInputs? Inputs;
+        /// <summary>The first layer of this step whose drift test fired (<see cref="StepContext.TriggeredAtLayer"/>).</summary>
+        public int? TriggeredAt;
+    }
+
+    private LayerRows SelectRows(in DenoiseStep step, in SegmentLayout layout, TransformerLayer layer, Tensor hidden, LayerInputs inputs, ref LayerProbes probes)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         EnsureShape(inputs.BatchSize, inputs.SequenceLength);
         var l = layer.Index;
-        var context = ContextFor(step, l, layout);
+        var context = ContextFor(step, l, layout, probes.TriggeredAt);
         var plan = RefreshWhatWasNeverCached(_policy.Plan(in context), context);
         var cache = _layers[l] ??= new LayerCache(_rows, _columns, _config, hidden.device, hidden.dtype);
 
-        keyCount = _columns;
+        // The drift test reads this layer's cache before the layer overwrites any of it.
+        int projected = 0;
+        bool fired = plan.Trigger is { } test && probes.TriggeredAt is null && DriftTestFires(layer, hidden, inputs, cache, test, ref projected);
+        if (fired) probes.TriggeredAt = l;
+
+        int keyCount = _columns;
         LayerRows rows;
         if (plan.IsRefreshAll)
         {
@@ -159,8 +213,82 @@ public sealed class CacheSession : IDisposable
             for (int c = 0; c < keyCount; c++)
                 if (_actions[c].Kind == ActionKind.Refresh) _lastRefresh[l][c] = step.Step;
         }
-        Statistics.Add(new LayerStepRecord(step.Step, l, plan, rows.Count, _columns) { RowsDropped = _columns - keyCount });
+        probes.KeyCount = keyCount;
+        probes.Inputs = inputs;
+        probes.MeasureAttention = plan.MeasuresAttention && rows.Count > 0;
+        if (probes.MeasureAttention || projected > 0)
+            rows = rows with
+            {
+                CacheProjectedRows = rows.CacheProjectedRows + projected,
+                AttentionProbeQueries = probes.MeasureAttention ? (rows.IsAll ? layout[Segment.ActiveBlock].Length : rows.Count) : 0,
+            };
+        Statistics.Add(new LayerStepRecord(step.Step, l, plan, rows.Count, _columns) { RowsDropped = _columns - keyCount, TriggerFired = fired });
         return rows;
+    }
+
+    /// <summary>
+    /// The drift test of <paramref name="test"/> at this layer: the most-attended column of each sequence (from the
+    /// layer's last attention measure; no test before the first), its fresh probe against the cached one. Fires when
+    /// any sequence's cosine similarity is below the threshold.
+    /// </summary>
+    private bool DriftTestFires(TransformerLayer layer, Tensor hidden, LayerInputs inputs, LayerCache cache, DriftTest test, ref int projected)
+    {
+        if (_mostAttended[layer.Index] is not { } column) return false;
+        using var scope = torch.NewDisposeScope();
+        long b = _rows;
+        var at = column.view(b, 1);
+        var x = layer.NormAttentionInput(Gather(hidden, at));  // [B, 1, hidden]
+        Tensor fresh = test.Probe switch
+        {
+            Probe.Value => layer.ProjectValue(x),
+            Probe.Key => layer.ApplyRotary(layer.ProjectKey(x), Gather(inputs.Cos.expand(b, -1, -1), at), Gather(inputs.Sin.expand(b, -1, -1), at)),
+            _ => x,
+        };
+        if (test.Probe != Probe.Input) projected += 1;
+        var source = test.Probe switch { Probe.Value => cache.Value, Probe.Key => cache.Key, _ => cache.Input };
+        var cached = Gather(source.view(_rows, _columns, -1), at);
+        var similarity = nn.functional.cosine_similarity(fresh, cached, dim: -1);  // [B, 1]
+        return similarity.min().item<float>() < test.Threshold;
+    }
+
+    /// <summary>
+    /// The attention-received probe: the softmax weights the computed rows of the active block give each key, averaged
+    /// over heads and those queries, kept per sequence with the most-attended column. With every row computed only the
+    /// active block's queries are scored (the rows being decoded: bounded cost and memory on full refreshes).
+    /// </summary>
+    private void MeasureAttention(TransformerLayer layer, in LayerRows rows, in SegmentLayout layout, Tensor query, Tensor keys, LayerInputs inputs)
+    {
+        using var scope = torch.NewDisposeScope();
+        var block = layout[Segment.ActiveBlock];
+        long b = _rows, nk = keys.shape[1];
+        Tensor q = query, weight;
+        if (rows.IsAll)
+        {
+            if (block.Length == 0) return;
+            q = query.narrow(1, block.Start, block.Length);
+            weight = torch.ones(b, block.Length, ScalarType.Float32, query.device);
+        }
+        else
+        {
+            var columns = rows.Columns!;
+            weight = columns.ge(block.Start).logical_and(columns.lt(block.End)).to_type(ScalarType.Float32);  // [B, n]
+            if (weight.sum().item<float>() == 0) return;  // no query of the active block at this layer: keep the last measure
+        }
+        long nq = q.shape[1];
+        var qh = q.view(b, nq, layer.NumHeads, layer.HeadDim).transpose(1, 2);
+        var kh = keys.view(b, nk, layer.NumKvHeads, layer.HeadDim).transpose(1, 2);
+        if (layer.NumKvHeads != layer.NumHeads) kh = kh.repeat_interleave(layer.NumHeads / layer.NumKvHeads, 1, layer.NumHeads);
+        var scores = qh.matmul(kh.transpose(-2, -1)).mul_(1.0 / Math.Sqrt(layer.HeadDim));  // [B, H, nq, nk]
+        if (inputs.AttentionMask is { } mask) scores = scores.masked_fill(mask.narrow(-1, 0, nk).logical_not(), double.NegativeInfinity);
+        var perQuery = scores.softmax(-1).to_type(ScalarType.Float32).sum(1);              // [B, nq, nk]
+        var received = (perQuery * weight.unsqueeze(-1)).sum(1) / (weight.sum(1, keepdim: true).clamp_min(1) * layer.NumHeads);  // [B, nk]
+
+        var l = layer.Index;
+        var store = _attention[l] ??= torch.zeros(b, _columns, ScalarType.Float32, query.device).DetachFromDisposeScope();
+        var most = _mostAttended[l] ??= torch.zeros(b, ScalarType.Int64, query.device).DetachFromDisposeScope();
+        store.zero_();
+        store.narrow(1, 0, nk).copy_(received);
+        most.copy_(received.argmax(1));
     }
 
     /// <summary>
@@ -207,9 +335,10 @@ public sealed class CacheSession : IDisposable
     }
 
     /// <summary>The policy's view of this layer and step, with the refresh counters of each segment.</summary>
-    private StepContext ContextFor(in DenoiseStep step, int layer, in SegmentLayout layout) => new()
+    private StepContext ContextFor(in DenoiseStep step, int layer, in SegmentLayout layout, int? triggeredAt) => new()
     {
         Step = step.Step,
+        TriggeredAtLayer = triggeredAt,
         Layer = layer,
         LayerCount = _config.NumLayers,
         BlockIndex = step.BlockIndex,
@@ -260,6 +389,7 @@ public sealed class CacheSession : IDisposable
         var values = new List<Tensor?>(4);   // [B, n_g, kv] their fresh V where a V probe already computed it
         foreach (var (range, action) in Groups(keyCount))
         {
+            if (action.Kind == ActionKind.Adaptive && !action.Probe.IsSimilarity()) continue;  // ranked across the sequence below
             if (action.Kind == ActionKind.Refresh)
             {
                 columns.Add(torch.arange(range.Start, range.End, ScalarType.Int64, hidden.device).unsqueeze(0).expand(b, range.Length));
@@ -274,6 +404,15 @@ public sealed class CacheSession : IDisposable
                 normed.Add(Gather(rangeNormed, chosen));  // the probe already normalised these rows
                 values.Add(freshValues is null ? null : Gather(freshValues, chosen));
             }
+        }
+
+        foreach (var (members, action) in ScoredGroups(keyCount))
+        {
+            var chosen = SelectByScore(layer.Index, members, action, hidden.device);
+            if (chosen.shape[1] == 0) continue;
+            columns.Add(chosen);
+            normed.Add(layer.NormAttentionInput(Gather(hidden, chosen)));
+            values.Add(null);
         }
 
         var n = columns.Sum(c => (int)c.shape[1]);
@@ -353,6 +492,72 @@ public sealed class CacheSession : IDisposable
     }
 
     /// <summary>
+    /// The columns (of the first <paramref name="keyCount"/>) whose action ranks by a row score, grouped by action wherever
+    /// they lie: d2Cache selects among all masked rows, not within each run of them.
+    /// </summary>
+    private List<(List<int> Columns, SegmentAction Action)> ScoredGroups(int keyCount)
+    {
+        var groups = new List<(List<int>, SegmentAction)>();
+        for (int c = 0; c < keyCount; c++)
+        {
+            var action = _actions[c];
+            if (action.Kind != ActionKind.Adaptive || action.Probe.IsSimilarity()) continue;
+            var group = groups.FindIndex(g => g.Item2 == action);
+            if (group < 0) { groups.Add((new List<int>(), action)); group = groups.Count - 1; }
+            groups[group].Item1.Add(c);
+        }
+        return groups;
+    }
+
+    /// <summary>
+    /// The <c>floor(ratio · m)</c> of the <paramref name="members"/> columns with the highest score, per sequence, as
+    /// <c>[B, count]</c> columns (ties to the lower position). A score never measured (no attention probe at this layer
+    /// yet, no confidence recorded yet) ranks nothing: every member is recomputed, as a row with nothing cached is.
+    /// </summary>
+    private Tensor SelectByScore(int layer, List<int> members, SegmentAction action, Device device)
+    {
+        long b = _rows, m = members.Count;
+        var memberColumns = torch.tensor(members.Select(c => (long)c).ToArray(), ScalarType.Int64, device).unsqueeze(0).expand(b, m);
+        Tensor? scores = null;
+        if (action.Probe == Probe.AttentionReceived)
+        {
+            if (_attention[layer] is { } received) scores = received.gather(1, memberColumns);
+        }
+        else if (_confidence is null)
+        {
+            _confidence = new float[_rows * _columns];  // from now on the denoiser records each step's confidence
+        }
+        else if (_confidence.Any(v => v > 0))
+        {
+            var values = new float[b * m];
+            for (int r = 0; r < b; r++)
+                for (int j = 0; j < m; j++)
+                    values[r * m + j] = action.Probe == Probe.CertaintyPrior ? CertaintyPrior(r, members[j]) : _confidence[r * _columns + members[j]];
+            scores = torch.tensor(values, [b, m], device: device);
+        }
+        if (scores is null) return memberColumns;
+
+        var count = (int)Math.Floor(action.Value * m);
+        if (count == 0) return torch.empty(b, 0, ScalarType.Int64, device);
+        var (_, order) = scores.sort(dim: 1, descending: true, stable: true);
+        return memberColumns.gather(1, order.narrow(1, 0, count));
+    }
+
+    /// <summary>d2Cache's certainty prior of one row: its last confidence times the share of decoded positions among its neighbours.</summary>
+    private float CertaintyPrior(int row, int column)
+    {
+        const int w = ProbeExtensions.CertaintyNeighbourhood;
+        int known = 0, near = 0;
+        for (int c = Math.Max(0, column - w); c <= Math.Min(_columns - 1, column + w); c++)
+        {
+            if (c == column) continue;
+            near++;
+            if (_maskedBefore is { } masked && !masked[row * _columns + c]) known++;
+        }
+        return near == 0 ? 0 : _confidence![row * _columns + column] * known / near;
+    }
+
+    /// <summary>
     /// V-verify and its K / input variants: a fresh probe for every row of the range, cosine similarity with
     /// the cached probe per row, and the least similar columns chosen per sequence. As in dLLM-Cache, a V (or K)
     /// probe replaces the range's whole V (or K) cache with the fresh values. Returns the chosen columns relative
@@ -424,6 +629,7 @@ public sealed class CacheSession : IDisposable
         if (_disposed) return;
         _disposed = true;
         foreach (var layer in _layers) layer?.Dispose();
+        foreach (var tensor in _attention.Concat(_mostAttended)) tensor?.Dispose();
     }
 
     /// <summary>One layer's caches, flat [rows·columns, features] so that rows can be written with index_copy_.</summary>

@@ -8,6 +8,9 @@ public readonly record struct LayerStepRecord(int Step, int Layer, LayerPlan Pla
 {
     /// <summary>Rows per sequence left out of the forward (the dropped far suffix).</summary>
     public int RowsDropped { get; init; }
+
+    /// <summary>True when the plan's drift test (<see cref="LayerPlan.Trigger"/>) fired at this layer: the later layers saw it.</summary>
+    public bool TriggerFired { get; init; }
 }
 
 /// <summary>Counters of one cache session: what each layer recomputed at each step (FLOPs are counted by the forward, <see cref="Flops.FlopTally"/>).</summary>

@@ -41,6 +41,9 @@ public sealed class FlopCounter
     /// <summary>Scores (q·k) and weighted values for <paramref name="queries"/> queries over <paramref name="keys"/> keys.</summary>
     public double Attention(long queries, long keys) => 2.0 * 2.0 * queries * keys * _hidden;
 
+    /// <summary>The scores (q·k) alone, as an attention probe computes them a second time.</summary>
+    public double AttentionScores(long queries, long keys) => 2.0 * queries * keys * _hidden;
+
     public double OutputProjection(long rows) => 2.0 * rows * _hidden * _hidden;
 
     /// <summary>Gate, up and down projections of the SwiGLU MLP.</summary>
@@ -59,12 +62,15 @@ public sealed class FlopCounter
     /// <paramref name="valueRows"/> of them project V in the layer, and <paramref name="cacheProjectedRows"/> K or V
     /// projections ran in the cache (probes, and V it supplied). Every row computed with nothing from a cache
     /// (<c>computedRows = valueRows = length</c>) executes exactly <see cref="FullLayer"/>. <paramref name="keyLength"/> is the
-    /// number of keys the rows attend to when a cache dropped rows from the forward (-1: every row is a key).
+    /// number of keys the rows attend to when a cache dropped rows from the forward (-1: every row is a key);
+    /// <paramref name="attentionProbeQueries"/> queries per sequence had their scores computed again by an attention probe.
     /// </summary>
-    public FlopCount Layer(long batch, long length, long computedRows, long valueRows, long cacheProjectedRows, long keyLength = -1)
+    public FlopCount Layer(long batch, long length, long computedRows, long valueRows, long cacheProjectedRows, long keyLength = -1, long attentionProbeQueries = 0)
     {
+        var keys = keyLength < 0 ? length : keyLength;
         var executed = QueryProjection(batch * computedRows) + KeyOrValueProjection(batch * (computedRows + valueRows + cacheProjectedRows))
-                       + batch * Attention(computedRows, keyLength < 0 ? length : keyLength) + OutputProjection(batch * computedRows) + Mlp(batch * computedRows);
+                       + batch * Attention(computedRows, keys) + OutputProjection(batch * computedRows) + Mlp(batch * computedRows)
+                       + batch * AttentionScores(attentionProbeQueries, keys);
         return new FlopCount(executed, FullLayer(batch, length));
     }
 

@@ -19,8 +19,8 @@ public sealed class FlopTally
     public FlopCount Total { get; private set; }
 
     /// <summary>Adds one layer's work (<see cref="FlopCounter.Layer"/>).</summary>
-    public void AddLayer(long batch, long length, long computedRows, long valueRows, long cacheProjectedRows, long keyLength = -1) =>
-        Total += Counter.Layer(batch, length, computedRows, valueRows, cacheProjectedRows, keyLength);
+    public void AddLayer(long batch, long length, long computedRows, long valueRows, long cacheProjectedRows, long keyLength = -1, long attentionProbeQueries = 0) =>
+        Total += Counter.Layer(batch, length, computedRows, valueRows, cacheProjectedRows, keyLength, attentionProbeQueries);
 
     /// <summary>Adds the LM head on <paramref name="rows"/> rows (the same with or without a cache).</summary>
     public void AddLmHead(long rows)

@@ -51,11 +51,13 @@ public sealed class ModelDenoiser : IDenoiser, IDisposable
 
     public Tensor Predict(Tensor tokens, Tensor? attentionMask, in DenoiseStep step)
     {
-        if (_profiler is null)
-            return _model.Forward(tokens, attentionMask, step.LogitsStart, step.LogitsLength, _session?.ForStep(step, tokens), _flops);
         var current = step;  // an `in` parameter cannot be captured
-        return _profiler.Measure(() => _session?.ForStep(current, tokens),
-            hook => _model.Forward(tokens, attentionMask, current.LogitsStart, current.LogitsLength, hook, _flops));
+        var logits = _profiler is null
+            ? _model.Forward(tokens, attentionMask, step.LogitsStart, step.LogitsLength, _session?.ForStep(step, tokens), _flops)
+            : _profiler.Measure(() => _session?.ForStep(current, tokens),
+                hook => _model.Forward(tokens, attentionMask, current.LogitsStart, current.LogitsLength, hook, _flops));
+        if (_session is { WantsConfidence: true }) _session.ObserveLogits(step, logits);  // only policies ranking by confidence
+        return logits;
     }
 
     public void Dispose() => _session?.Dispose();

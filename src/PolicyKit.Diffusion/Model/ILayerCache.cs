@@ -26,10 +26,11 @@ public interface ILayerCache
     LayerRows SelectRows(TransformerLayer layer, Tensor hidden, LayerInputs inputs);
 
     /// <summary>
-    /// Receives the computed rows' normalised input, rotated K and V (<c>[B, n, ·]</c>) and returns the K and V that
+    /// Receives the computed rows' normalised input, rotated Q and K, and V (<c>[B, n, ·]</c>) and returns the K and V that
     /// their queries attend to, for every column (<c>[B, T, kvHeads·headDim]</c>): fresh where computed, cached elsewhere.
+    /// The queries are there for attention probes (<see cref="LayerRows.AttentionProbeQueries"/>); the layer attends with them.
     /// </summary>
-    (Tensor Key, Tensor Value) UpdateKeyValue(TransformerLayer layer, in LayerRows rows, Tensor normalisedInput, Tensor key, Tensor value);
+    (Tensor Key, Tensor Value) UpdateKeyValue(TransformerLayer layer, in LayerRows rows, Tensor normalisedInput, Tensor query, Tensor key, Tensor value);
 
     /// <summary>
     /// Receives the computed rows' attention output (after the output projection, before the residual add;

@@ -42,7 +42,13 @@ public readonly struct LayerRows
     /// Rows per sequence on which the cache itself ran a K or V projection (probes, and V it supplies in
     /// <see cref="Value"/>), so that the layer's FLOPs count includes them.
     /// </summary>
-    public int CacheProjectedRows { get; }
+    public int CacheProjectedRows { get; init; }
+
+    /// <summary>
+    /// Queries per sequence whose attention scores the cache computes once more in <see cref="ILayerCache.UpdateKeyValue"/>
+    /// (an attention-received probe), so that the layer's FLOPs count includes them; 0 = no probe.
+    /// </summary>
+    public int AttentionProbeQueries { get; init; }
 
     /// <summary>Every row of a sequence of <paramref name="sequenceLength"/> columns.</summary>
     public static LayerRows All(int sequenceLength) => new(true, sequenceLength, null, null, null, null, 0);

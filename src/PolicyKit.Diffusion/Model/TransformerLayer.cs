@@ -121,7 +121,7 @@ public sealed class TransformerLayer : nn.Module
             var x = rows.NormalisedInput ?? NormAttentionInput(rows.Gather(hidden));
             var (q, k) = RotatedQueryAndKey(x, rows, inputs);
             var v = rows.Value ?? ProjectValue(x);
-            var (keys, values) = cache?.UpdateKeyValue(this, rows, x, k, v) ?? (k, v);
+            var (keys, values) = cache?.UpdateKeyValue(this, rows, x, q, k, v) ?? (k, v);
             // A cache that drops the far suffix returns the keys before it only; the padding mask follows.
             keyLength = keys.shape[1];
             var mask = keyLength < inputs.SequenceLength ? inputs.AttentionMask?.narrow(-1, 0, keyLength) : inputs.AttentionMask;
@@ -133,7 +133,8 @@ public sealed class TransformerLayer : nn.Module
         Tensor? ffn = rows.Count > 0 ? Mlp(NormFfnInput(rows.Gather(mid))) : null;
         if (cache is not null) ffn = cache.MergeFfn(this, rows, ffn);
         flops?.AddLayer(inputs.BatchSize, inputs.SequenceLength, rows.Count,
-            valueRows: rows.Count > 0 && rows.Value is null ? rows.Count : 0, cacheProjectedRows: rows.CacheProjectedRows, keyLength: keyLength);
+            valueRows: rows.Count > 0 && rows.Value is null ? rows.Count : 0, cacheProjectedRows: rows.CacheProjectedRows, keyLength: keyLength,
+            attentionProbeQueries: rows.Count > 0 ? rows.AttentionProbeQueries : 0);
 
         // In place unless autograd needs mid for the backward pass: one [B, T, hidden] allocation fewer per layer.
         var output = mid.requires_grad ? mid + ffn! : mid.add_(ffn!);

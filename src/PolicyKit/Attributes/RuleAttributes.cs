@@ -111,6 +111,9 @@ public sealed class FullRefreshAttribute : Attribute
 public sealed class RefreshStatesAttribute(RowStates states) : Attribute
 {
     public RowStates States { get; } = states;
+
+    /// <inheritdoc cref="PromptRefreshAttribute.Layers"/>
+    public string? Layers { get; set; }
 }
 
 /// <summary>
@@ -122,6 +125,9 @@ public sealed class VicinityAttribute : Attribute
 {
     /// <summary>Positions on each side of the active block, at least 1.</summary>
     public int Window { get; set; }
+
+    /// <inheritdoc cref="PromptRefreshAttribute.Layers"/>
+    public string? Layers { get; set; }
 }
 
 /// <summary>
@@ -133,4 +139,47 @@ public sealed class DropFarSuffixAttribute : Attribute
 {
     /// <summary>Suffix positions kept next to the active block, at least 1.</summary>
     public int Window { get; set; }
+}
+
+/// <summary>
+/// Run Elastic-Cache's attention-drift test at every covered layer until it fires (<see cref="DriftTest"/>): the
+/// most-attended row's fresh <see cref="Probe"/> against its cached value; below <see cref="Threshold"/>, every later
+/// layer of the same step is recomputed in full (depth-aware refresh: the shallow layers keep their cache). The
+/// covered layers measure the attention received on every step, so the most-attended row is known.
+/// </summary>
+[AttributeUsage(AttributeTargets.Class, AllowMultiple = false, Inherited = false)]
+public sealed class DriftTriggerAttribute : Attribute
+{
+    /// <summary>Cosine similarity below which the test fires, in [-1, 1] (Elastic-Cache's gamma = 0.9).</summary>
+    public double Threshold { get; set; }
+
+    /// <summary>The compared feature of the most-attended row: Value, Key or Input.</summary>
+    public Probe Probe { get; set; } = Probe.Key;
+
+    /// <inheritdoc cref="PromptRefreshAttribute.Layers"/>
+    public string? Layers { get; set; }
+}
+
+/// <summary>
+/// Update the response rows in the given decode states adaptively on every step, ahead of the region rules: the
+/// <see cref="Ratio"/> rows ranked first by <see cref="Probe"/> among them are recomputed, the others reused (d2Cache's
+/// first stage: masked rows by <see cref="Probe.CertaintyPrior"/>). The selection runs across every row in those states,
+/// wherever they are. A similarity probe may take a <see cref="Threshold"/> instead of the ratio.
+/// </summary>
+[AttributeUsage(AttributeTargets.Class, AllowMultiple = false, Inherited = false)]
+public sealed class AdaptiveStatesAttribute(RowStates states) : Attribute
+{
+    public RowStates States { get; } = states;
+
+    /// <summary>Fraction of those rows recomputed, in (0, 1].</summary>
+    public double Ratio { get; set; }
+
+    /// <summary>Cosine similarity below which a row is recomputed, in [-1, 1] (similarity probes only).</summary>
+    public double Threshold { get; set; }
+
+    /// <summary>What the rows are ranked by.</summary>
+    public Probe Probe { get; set; } = Probe.CertaintyPrior;
+
+    /// <inheritdoc cref="PromptRefreshAttribute.Layers"/>
+    public string? Layers { get; set; }
 }
