@@ -34,6 +34,7 @@ internal sealed class StepBatcher : IDisposable
     private readonly List<BatchRequest> _waiting = [];
     private readonly List<Cohort> _running = [];
     private int _runningRows;
+    private int _cohorts, _largestCohort;
     private Thread? _thread;
     private bool _disposed;
 
@@ -46,6 +47,9 @@ internal sealed class StepBatcher : IDisposable
 
     /// <summary>Requests admitted and not ended (the rows of running cohorts, cancelled rows until their cohort ends).</summary>
     public int RunningRows { get { lock (_lock) return _runningRows; } }
+
+    /// <summary>Cohorts formed so far, and the most rows one of them had (what batching achieved).</summary>
+    public (int Cohorts, int LargestCohort) Formed { get { lock (_lock) return (_cohorts, _largestCohort); } }
 
     /// <summary>Requests waiting for rows.</summary>
     public int Queued { get { lock (_lock) return _waiting.Count; } }
@@ -114,6 +118,8 @@ internal sealed class StepBatcher : IDisposable
                     if (head.SameShape(_waiting[i])) members.Add(_waiting[i]);
             foreach (var member in members) _waiting.Remove(member);
             _runningRows += members.Count;
+            _cohorts++;
+            _largestCohort = Math.Max(_largestCohort, members.Count);
             cohorts.Add(members.ToArray());
         }
         return cohorts;
