@@ -52,7 +52,7 @@ public sealed class BatchingTests(TinyModel model) : IClassFixture<TinyModel>
         return await Task.WhenAll(tasks);
     }
 
-    private static (int Cohorts, int Largest) Formed(IDiffusionGenerator generator) => ((DiffusionGenerator)generator).Batcher.Formed;
+    private static (int Cohorts, int Largest) Formed(IDiffusionGenerator generator) => ((DiffusionGenerator)generator).BatchesFormed;
 
     [Theory]
     [InlineData("dllm-cache")]

@@ -49,7 +49,8 @@ public sealed class DiffusionGenerator : IDiffusionGenerator, IDisposable
     /// <summary>Requests running now (batch rows), and waiting for a row.</summary>
     public (int Running, int Queued) Load => (_batcher.RunningRows, _batcher.Queued);
 
-    internal StepBatcher Batcher => _batcher;
+    /// <summary>Batches (cohorts of requests stepping together) formed so far, and the most requests one of them held.</summary>
+    public (int Cohorts, int LargestCohort) BatchesFormed => _batcher.Formed;
 
     public Task<GenerationResult> GenerateAsync(string prompt, string? policy = null, CancellationToken cancellationToken = default) =>
         GenerateAsync(prompt, DefaultOptions, policy, null, cancellationToken);
