@@ -60,21 +60,25 @@ internal sealed class StepBatcher : IDisposable
         CancellationToken cancellationToken)
     {
         var request = new BatchRequest(promptIds, options, policy, onStep, cancellationToken);
+        // A cancelled request wakes the scheduler, which ends it at the next step boundary.
+        request.Registration = cancellationToken.Register(static state => ((StepBatcher)state!).Wake(), this);
         lock (_lock)
         {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            if (_runningRows + _waiting.Count >= _maxBatchSize + _maxQueued)
+            if (_disposed || _runningRows + _waiting.Count >= _maxBatchSize + _maxQueued)
+            {
+                request.Registration.Dispose();
+                ObjectDisposedException.ThrowIf(_disposed, this);
                 throw new GenerationQueueFullException(_maxBatchSize, _maxQueued);
+            }
             _waiting.Add(request);
             if (_thread is null)
             {
                 _thread = new Thread(Loop) { IsBackground = true, Name = "PolicyKit step batcher" };
-                _thread.Start();
+                // The scheduler serves every caller: it must not carry the first one's context (its Activity.Current).
+                using (ExecutionContext.SuppressFlow()) _thread.Start();
             }
             Monitor.Pulse(_lock);
         }
-        // A cancelled request wakes the scheduler, which ends it at the next step boundary.
-        request.Registration = cancellationToken.Register(static state => ((StepBatcher)state!).Wake(), this);
         return request.Completion.Task;
     }
 
