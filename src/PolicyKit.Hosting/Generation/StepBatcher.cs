@@ -106,7 +106,7 @@ internal sealed class StepBatcher : IDisposable
                 _waiting.RemoveAll(r => r.Token.IsCancellationRequested);
                 admitted = Admit();
             }
-            foreach (var request in ended) request.Completion.TrySetCanceled(request.Token);
+            foreach (var request in ended) request.Cancel();
             foreach (var group in admitted) Start(group);
             RunOneStepOfEach();
         }
@@ -172,13 +172,14 @@ internal sealed class StepBatcher : IDisposable
         foreach (var cohort in running)
         {
             bool over;
+            Exception? failure = null;
             try
             {
                 over = cohort.Step();
             }
             catch (Exception e)
             {
-                cohort.Fail(e);
+                failure = e;
                 over = true;
             }
             if (!over) continue;
@@ -190,7 +191,8 @@ internal sealed class StepBatcher : IDisposable
             }
             try
             {
-                cohort.Complete();
+                if (failure is null) cohort.Complete();
+                else cohort.Fail(failure);
             }
             catch (Exception e)
             {
