@@ -14,6 +14,7 @@ root.Subcommands.Add(PoliciesCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(ServeCommand.Create());
+root.Subcommands.Add(LoadCommand.Create());
 root.Subcommands.Add(TraceCommand.Create());
 root.Subcommands.Add(TuneCommand.Create());
 root.SetAction((parse, _) => CliErrors.Guard(ct => MainJob.RunAsync(ct)));

@@ -6,8 +6,11 @@ public sealed class PolicyKitServerOptions
     /// <summary>The id clients name in <c>model</c>; default: the model directory's name (<c>policykit-ref</c>).</summary>
     public string? ModelId { get; set; }
 
-    /// <summary>Generations that run at the same time; each holds its own cache session.</summary>
-    public int MaxConcurrentRequests { get; set; } = 4;
+    /// <summary>
+    /// Requests admitted at the same time (generating or streaming); the generator batches their steps up to
+    /// <c>PolicyKit:Batching:MaxBatchSize</c> rows, so this is at least that to keep the batch full.
+    /// </summary>
+    public int MaxConcurrentRequests { get; set; } = 16;
 
     /// <summary>Requests that may wait for a slot; one more is refused with 429.</summary>
     public int MaxQueuedRequests { get; set; } = 64;

@@ -20,6 +20,14 @@ public sealed class OptionsValidationTests(TinyModel model) : IClassFixture<Tiny
     }
 
     [Fact]
+    public void Batching_limits_out_of_range_name_the_setting()
+    {
+        var e = StartFailure(Hosts.Settings(model.Directory, ("Batching:MaxBatchSize", "0"), ("Batching:MaxQueuedRequests", "-1")));
+        Assert.Contains("PolicyKit:Batching:MaxBatchSize: must be at least 1", e.Message);
+        Assert.Contains("PolicyKit:Batching:MaxQueuedRequests: must be at least 0", e.Message);
+    }
+
+    [Fact]
     public void Missing_model_directory_names_the_setting()
     {
         var settings = Hosts.Settings(model.Directory);

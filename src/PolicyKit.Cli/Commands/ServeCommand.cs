@@ -22,12 +22,13 @@ internal static class ServeCommand
         var steps = new Option<int>("--steps") { Description = "Default denoising steps for --gen-length tokens (scaled with a request's max_tokens).", DefaultValueFactory = _ => 32 };
         var blockLength = new Option<int>("--block-length") { Description = "Default semi-autoregressive block length (LLaDA models).", DefaultValueFactory = _ => 16 };
         var threshold = new Option<double?>("--threshold") { Description = "Default Fast-dLLM threshold decoding at this confidence, in (0, 1]." };
-        var maxConcurrency = new Option<int>("--max-concurrency") { Description = "Generations that run at once.", DefaultValueFactory = _ => 4 };
+        var maxConcurrency = new Option<int>("--max-concurrency") { Description = "Requests admitted at once (generating or streaming); more wait in the queue.", DefaultValueFactory = _ => 16 };
+        var maxBatch = new Option<int>("--max-batch") { Description = "Requests whose denoising steps run together (step-level batching; 1 = one generation at a time).", DefaultValueFactory = _ => 16 };
         var maxQueue = new Option<int>("--max-queue") { Description = "Requests that may wait for a slot; more get 429.", DefaultValueFactory = _ => 64 };
 
         var command = new Command("serve", "Serve the model over an OpenAI-compatible HTTP API (chat completions with streaming, completions, models, health).")
         {
-            model, urls, policy, genLength, steps, blockLength, threshold, device, maxConcurrency, maxQueue,
+            model, urls, policy, genLength, steps, blockLength, threshold, device, maxConcurrency, maxBatch, maxQueue,
         };
         command.SetAction((parse, _) => CliErrors.Guard(async ct =>
         {
@@ -46,6 +47,7 @@ internal static class ServeCommand
                 options.Sampler.Steps = parse.GetValue(steps);
                 options.Sampler.BlockLength = parse.GetValue(blockLength);
                 options.Sampler.Threshold = parse.GetValue(threshold);
+                options.Batching.MaxBatchSize = parse.GetValue(maxBatch);
             }, server =>
             {
                 server.MaxConcurrentRequests = parse.GetValue(maxConcurrency);

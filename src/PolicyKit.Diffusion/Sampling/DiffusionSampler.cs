@@ -23,7 +23,7 @@ public sealed record SamplerResult(IReadOnlyList<long[]> ResponseIds, int Steps)
 /// transfer schedule, Fast-dLLM's confidence-threshold parallel decoding, and Dream's time-grid schedule.
 /// The token state lives in managed arrays (it is tiny); the model work happens in <see cref="IDenoiser"/>.
 /// Rows are left-padded so the response columns line up; each row keeps its own schedule and its own random
-/// stream (row i draws from seed + i), so a row's output does not depend on what it is batched with.
+/// stream (row i draws from seed + i, or the seed it is given), so a row's output does not depend on what it is batched with.
 /// </summary>
 public sealed class DiffusionSampler
 {
@@ -37,85 +37,67 @@ public sealed class DiffusionSampler
 
     public SamplerOptions Options => _options;
 
+    /// <summary>Runs every step of a generation for <paramref name="prompts"/> (one row each); see <see cref="Start"/>.</summary>
     public SamplerResult Run(
         IDenoiser denoiser,
         IReadOnlyList<IReadOnlyList<int>> prompts,
         CancellationToken cancellationToken = default,
         Action<SamplerStepReport>? onStep = null)
     {
+        using var run = Start(denoiser, prompts);
+        while (!run.IsDone)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var report = run.Step(report: onStep is not null);
+            onStep?.Invoke(report!);
+        }
+        return run.Result();
+    }
+
+    /// <summary>
+    /// A generation that runs one denoising step per <see cref="SamplerRun.Step"/> call, so that a scheduler can
+    /// interleave the steps of several generations (step-level batching). <see cref="Run"/> is this loop.
+    /// </summary>
+    /// <param name="denoiser">The model (or a test function) that predicts each step's logits.</param>
+    /// <param name="prompts">One non-empty prompt per row (left-padded to the longest).</param>
+    /// <param name="seeds">Per row, the seed of its random stream; default <c>Seed + row</c>. A row given its solo
+    /// run's seed draws the same numbers whatever it is batched with.</param>
+    public SamplerRun Start(IDenoiser denoiser, IReadOnlyList<IReadOnlyList<int>> prompts, IReadOnlyList<long>? seeds = null)
+    {
+        ArgumentNullException.ThrowIfNull(denoiser);
+        ArgumentNullException.ThrowIfNull(prompts);
         if (prompts.Count == 0) throw new ArgumentException("At least one prompt is needed.", nameof(prompts));
         for (int i = 0; i < prompts.Count; i++)
             if (prompts[i].Count == 0) throw new ArgumentException($"Prompt {i} is empty.", nameof(prompts));
-
-        var o = _options;
-        int rows = prompts.Count;
-        int promptLength = prompts.Max(p => p.Count);
-        int total = promptLength + o.GenLength;
-        long mask = denoiser.MaskTokenId;
-
-        var tokens = new long[rows][];
-        bool padded = false;
-        for (int r = 0; r < rows; r++)
-        {
-            tokens[r] = new long[total];
-            int pad = promptLength - prompts[r].Count;
-            padded |= pad > 0;
-            Array.Fill(tokens[r], mask);  // padding and response start masked; padding is never attended to
-            for (int j = 0; j < prompts[r].Count; j++) tokens[r][pad + j] = prompts[r][j];
-        }
-
-        var device = denoiser.Device;
-        using var attentionMask = padded ? BuildAttentionMask(prompts, promptLength, total, device) : null;
-        var generators = Enumerable.Range(0, rows).Select(r => new Generator((ulong)(o.Seed + r))).ToArray();
-        try
-        {
-            int step = 0;
-            int blockCount = o.BlockCount;
-            int stepsPerBlock = o.Steps / blockCount;
-            for (int block = 0; block < blockCount; block++)
-            {
-                int blockStart = block * o.BlockLength;
-                int[][]? linear = o.Schedule == TransferSchedule.Linear
-                    ? Enumerable.Range(0, rows).Select(r =>
-                        SamplerOptions.LinearTransferCounts(CountMasked(tokens[r], promptLength + blockStart, o.BlockLength, mask), stepsPerBlock)).ToArray()
-                    : null;
-
-                for (int stepInBlock = 0; ; stepInBlock++)
-                {
-                    if (o.Schedule != TransferSchedule.Threshold && stepInBlock == stepsPerBlock) break;
-                    if (o.Schedule == TransferSchedule.Threshold && !AnyMasked(tokens, promptLength + blockStart, o.BlockLength, mask)) break;
-                    cancellationToken.ThrowIfCancellationRequested();
-
-                    var info = new DenoiseStep(step, block, blockCount, stepInBlock, promptLength, o.GenLength, blockStart, o.BlockLength);
-                    var (prediction, confidence) = Predict(denoiser, tokens, attentionMask, info, generators);
-
-                    var committed = new int[rows][];
-                    for (int r = 0; r < rows; r++)
-                    {
-                        int want = o.Schedule switch
-                        {
-                            TransferSchedule.Linear => linear![r][stepInBlock],
-                            TransferSchedule.DreamTimeGrid => DreamTransferCount(
-                                CountMasked(tokens[r], info.LogitsStart, o.BlockLength, mask), stepInBlock, stepsPerBlock),
-                            _ => -1,  // threshold: decided from the confidences
-                        };
-                        committed[r] = Commit(tokens[r], info.LogitsStart, prediction[r], confidence[r], want, mask);
-                    }
-
-                    onStep?.Invoke(new SamplerStepReport(info, tokens.Select(t => (long[])t.Clone()).ToArray(), committed, prediction));
-                    step++;
-                }
-            }
-
-            return new SamplerResult(tokens.Select(t => t[promptLength..]).ToArray(), step);
-        }
-        finally
-        {
-            foreach (var g in generators) g.Dispose();
-        }
+        if (seeds is not null && seeds.Count != prompts.Count)
+            throw new ArgumentException($"{seeds.Count} seeds for {prompts.Count} prompts: give one per row.", nameof(seeds));
+        return new SamplerRun(this, denoiser, prompts, seeds ?? Enumerable.Range(0, prompts.Count).Select(r => _options.Seed + r).ToArray());
     }
 
-    private static Tensor BuildAttentionMask(IReadOnlyList<IReadOnlyList<int>> prompts, int promptLength, int total, Device device)
+    /// <summary>One step of <paramref name="run"/>: a forward pass, then each row commits under the schedule.</summary>
+    internal int[][] Step(SamplerRun run, in DenoiseStep info, int[][]? linear)
+    {
+        var o = _options;
+        var tokens = run.Tokens;
+        long mask = run.Denoiser.MaskTokenId;
+        var (prediction, confidence) = Predict(run.Denoiser, tokens, run.AttentionMask, info, run.Generators);
+        var committed = new int[tokens.Length][];
+        for (int r = 0; r < tokens.Length; r++)
+        {
+            int want = o.Schedule switch
+            {
+                TransferSchedule.Linear => linear![r][info.StepInBlock],
+                TransferSchedule.DreamTimeGrid => DreamTransferCount(
+                    CountMasked(tokens[r], info.LogitsStart, o.BlockLength, mask), info.StepInBlock, o.Steps / o.BlockCount),
+                _ => -1,  // threshold: decided from the confidences
+            };
+            committed[r] = Commit(tokens[r], info.LogitsStart, prediction[r], confidence[r], want, mask);
+        }
+        run.LastPrediction = prediction;
+        return committed;
+    }
+
+    internal static Tensor BuildAttentionMask(IReadOnlyList<IReadOnlyList<int>> prompts, int promptLength, int total, Device device)
     {
         var flags = new bool[prompts.Count * total];
         for (int r = 0; r < prompts.Count; r++)
@@ -243,13 +225,13 @@ public sealed class DiffusionSampler
         return (int)(masked * (1 - s / t));
     }
 
-    private static int CountMasked(long[] row, int start, int length, long mask)
+    internal static int CountMasked(long[] row, int start, int length, long mask)
     {
         int n = 0;
         for (int j = start; j < start + length; j++) if (row[j] == mask) n++;
         return n;
     }
 
-    private static bool AnyMasked(long[][] tokens, int start, int length, long mask) =>
+    internal static bool AnyMasked(long[][] tokens, int start, int length, long mask) =>
         tokens.Any(row => CountMasked(row, start, length, mask) > 0);
 }

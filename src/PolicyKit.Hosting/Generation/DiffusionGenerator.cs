@@ -10,15 +10,17 @@ namespace PolicyKit.Hosting;
 
 /// <summary>
 /// The DI generator: one shared read-only model (owned by the container), policies resolved by name from the keyed
-/// services, and a fresh cache session per request (the engine creates one per generation), so concurrent requests
-/// share nothing mutable. Every generation is recorded on the <c>PolicyKit</c> meter and activity source
-/// (<see cref="PolicyKitTelemetry"/>).
+/// services, and concurrent requests batched at step granularity (<see cref="StepBatcher"/>, settings
+/// <c>PolicyKit:Batching</c>): a request joins the running ones at the next denoising step and leaves when done, with its
+/// own answer, its own random stream and the plans of its solo run. Every generation is recorded on the
+/// <c>PolicyKit</c> meter and activity source (<see cref="PolicyKitTelemetry"/>).
 /// </summary>
-public sealed class DiffusionGenerator : IDiffusionGenerator
+public sealed class DiffusionGenerator : IDiffusionGenerator, IDisposable
 {
     private readonly TextGenerator _text;
     private readonly IServiceProvider _services;
     private readonly PolicyKitMetrics _metrics;
+    private readonly StepBatcher _batcher;
 
     public DiffusionGenerator(TextGenerator text, IOptions<PolicyKitOptions> options, IServiceProvider services, PolicyKitMetrics? metrics = null)
     {
@@ -32,6 +34,10 @@ public sealed class DiffusionGenerator : IDiffusionGenerator
         DefaultPolicy = settings.DefaultPolicy;
         DefaultOptions = settings.Sampler.ToSamplerOptions(text.Model.Config.Layout, text.Model.Tokenizer.EosTokenId);
         DefaultOptions.Validate();
+        var batching = settings.Batching ?? new PolicyKitBatchingSettings();
+        if (batching.MaxBatchSize < 1 || batching.MaxQueuedRequests < 0)
+            throw new ArgumentException($"PolicyKit:Batching: MaxBatchSize must be at least 1 and MaxQueuedRequests at least 0 (got {batching.MaxBatchSize}, {batching.MaxQueuedRequests}).", nameof(options));
+        _batcher = new StepBatcher(text, batching);
     }
 
     public SamplerOptions DefaultOptions { get; }
@@ -39,6 +45,12 @@ public sealed class DiffusionGenerator : IDiffusionGenerator
     public string DefaultPolicy { get; }
 
     public DiffusionModel Model => _text.Model;
+
+    /// <summary>Requests running now (batch rows), and waiting for a row.</summary>
+    public (int Running, int Queued) Load => (_batcher.RunningRows, _batcher.Queued);
+
+    /// <summary>Batches (cohorts of requests stepping together) formed so far, and the most requests one of them held.</summary>
+    public (int Cohorts, int LargestCohort) BatchesFormed => _batcher.Formed;
 
     public Task<GenerationResult> GenerateAsync(string prompt, string? policy = null, CancellationToken cancellationToken = default) =>
         GenerateAsync(prompt, DefaultOptions, policy, null, cancellationToken);
@@ -55,14 +67,13 @@ public sealed class DiffusionGenerator : IDiffusionGenerator
         var cachePolicy = Resolve(policy ?? DefaultPolicy);
         if (cancellationToken.IsCancellationRequested)
             return Task.FromCanceled<GenerationResult>(cancellationToken);
-        // The step loop is CPU/GPU-bound and synchronous: run it off the caller's thread.
-        return Task.Run(() => Run(prompt, options, cachePolicy, onStep, cancellationToken), cancellationToken);
+        return Run(prompt, options, cachePolicy, onStep, cancellationToken);
     }
 
-    private GenerationResult Run(string prompt, SamplerOptions options, ICachePolicy policy, Action<SamplerStepReport>? onStep, CancellationToken cancellationToken)
+    private async Task<GenerationResult> Run(string prompt, SamplerOptions options, ICachePolicy policy, Action<SamplerStepReport>? onStep, CancellationToken cancellationToken)
     {
         var policyTag = new KeyValuePair<string, object?>(Tags.Policy, policy.Name);
-        // Activity.Current flowed into this task, so the activity is a child of the caller's (e.g. a chat client's span).
+        // Started in the caller's context, so the activity is a child of the caller's (e.g. a chat client's span).
         using var activity = PolicyKitTelemetry.ActivitySource.StartActivity(PolicyKitTelemetry.GenerateActivityName, ActivityKind.Internal);
         activity?.SetTag(Tags.Policy, policy.Name);
         activity?.SetTag(Tags.GenLength, options.GenLength);
@@ -70,6 +81,9 @@ public sealed class DiffusionGenerator : IDiffusionGenerator
         activity?.SetTag(Tags.RequestedSteps, options.Steps);
 
         long started = Stopwatch.GetTimestamp(), stepStarted = started;
+        // Called on the scheduler's thread after each of this request's steps: a step's time is the time since the
+        // request's previous step (the first one's includes the wait for a batch row), the steps of other batches
+        // run in between included, as the caller sees it.
         void Step(SamplerStepReport report)
         {
             _metrics.Steps.Add(1, policyTag);
@@ -82,7 +96,8 @@ public sealed class DiffusionGenerator : IDiffusionGenerator
         try
         {
             var ids = _text.EncodePrompt(prompt);
-            var result = _text.GenerateIds([ids], options, policy, cancellationToken, Step)[0];
+            _text.EnsureFits(ids.Length, options.GenLength);
+            var result = await _batcher.Enqueue(ids, options, policy, Step, cancellationToken).ConfigureAwait(false);
             Record(result, ids.Length, OutputTokens(result, options.EosTokenId), Stopwatch.GetElapsedTime(started), policyTag, activity);
             return result;
         }
@@ -122,6 +137,9 @@ public sealed class DiffusionGenerator : IDiffusionGenerator
             if (result.TokenIds[i] == eos) return i;
         return result.TokenIds.Count;
     }
+
+    /// <summary>Stops the scheduler: requests still running or waiting fail with <see cref="ObjectDisposedException"/>.</summary>
+    public void Dispose() => _batcher.Dispose();
 
     private ICachePolicy Resolve(string name) =>
         _services.GetKeyedService<ICachePolicy>(name)

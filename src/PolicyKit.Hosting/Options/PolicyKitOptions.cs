@@ -27,6 +27,9 @@ public sealed class PolicyKitOptions
 
     public PolicyKitSamplerSettings Sampler { get; set; } = new();
 
+    /// <summary>Step-level batching of concurrent requests (<c>PolicyKit:Batching</c>; see docs/batching.md).</summary>
+    public PolicyKitBatchingSettings Batching { get; set; } = new();
+
     /// <summary>
     /// Policy name → parameter name → invariant-culture value, applied through the generated <c>Create(overrides)</c>
     /// (so they are validated exactly like the attributes: <c>PK0002</c>..<c>PK0004</c>). Names compare ignoring case.
@@ -93,4 +96,17 @@ public sealed class PolicyKitSamplerSettings
     public double CfgScale { get; set; }
 
     public long Seed { get; set; }
+}
+
+/// <summary>
+/// The <c>PolicyKit:Batching</c> section: how many concurrent requests step together and how many may wait. Requests
+/// of the same shape admitted at the same step share each forward pass; every request keeps its own answer.
+/// </summary>
+public sealed class PolicyKitBatchingSettings
+{
+    /// <summary>Requests (rows) that run at once, stepping together; 1 = one generation at a time. At least 1.</summary>
+    public int MaxBatchSize { get; set; } = 16;
+
+    /// <summary>Requests that may wait for a row; one more is refused with <see cref="GenerationQueueFullException"/>. At least 0.</summary>
+    public int MaxQueuedRequests { get; set; } = 64;
 }

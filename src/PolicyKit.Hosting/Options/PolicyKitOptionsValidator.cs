@@ -37,6 +37,7 @@ public sealed class PolicyKitOptionsValidator(PolicyCatalog catalog, IServicePro
             failures.Add($"{Section}:DefaultPolicy: unknown policy '{options.DefaultPolicy}'. Known policies: {Known()}.");
 
         ValidateSampler(options.Sampler, failures);
+        ValidateBatching(options.Batching, failures);
         ValidateOverrides(options, failures);
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
@@ -58,6 +59,19 @@ public sealed class PolicyKitOptionsValidator(PolicyCatalog catalog, IServicePro
         {
             failures.Add($"{Section}:Sampler:{SamplerSettingsExtensions.SettingName(e.ParamName)}: {EngineMessage(e)}");
         }
+    }
+
+    private static void ValidateBatching(PolicyKitBatchingSettings? batching, List<string> failures)
+    {
+        if (batching is null)
+        {
+            failures.Add($"{Section}:Batching is null.");
+            return;
+        }
+        if (batching.MaxBatchSize < 1)
+            failures.Add($"{Section}:Batching:MaxBatchSize: must be at least 1 (1 runs one generation at a time), got {batching.MaxBatchSize}.");
+        if (batching.MaxQueuedRequests < 0)
+            failures.Add($"{Section}:Batching:MaxQueuedRequests: must be at least 0, got {batching.MaxQueuedRequests}.");
     }
 
     private void ValidateOverrides(PolicyKitOptions options, List<string> failures)

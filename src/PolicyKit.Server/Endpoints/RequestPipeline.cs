@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
+using PolicyKit.Hosting;
 using PolicyKit.Server.Protocol;
 
 namespace PolicyKit.Server.Endpoints;
@@ -24,7 +25,8 @@ internal static class RequestPipeline
     /// <summary>
     /// Runs one generation inside a slot of <paramref name="gate"/>. The slot, and the in-flight count, are held
     /// until <paramref name="generate"/> has returned, so a cancelled generation has ended (and freed its cache
-    /// session) before the count drops.
+    /// session) before the count drops. A generator whose batch queue is full (<see cref="GenerationQueueFullException"/>)
+    /// makes it a 429 like the gate's own.
     /// </summary>
     public static async Task GenerateAsync(GenerationGate gate, ServerMetrics metrics, CancellationToken aborted, Func<Task> generate)
     {
@@ -39,6 +41,12 @@ internal static class RequestPipeline
             // However the client's leaving surfaced (the sampler's cancellation, a write to a closed connection).
             metrics.OnCancelled();
             throw;
+        }
+        catch (GenerationQueueFullException e)
+        {
+            // The generator's own bound (PolicyKit:Batching): every batch row taken and its queue full.
+            metrics.OnRejected();
+            throw new OpenAIRequestException(StatusCodes.Status429TooManyRequests, e.Message, type: "rate_limit_exceeded", code: "queue_full");
         }
         catch
         {
