@@ -125,8 +125,8 @@ internal static class TrainCommand
                 progress.Report(trainer.Step, $"loss {ema:F3}  lr {options.LearningRateAt(trainer.Step):E1}  {tokens / clock.Elapsed.TotalSeconds:F0} tok/s");
                 if (trainer.Step % parse.GetValue(saveEvery) == 0 || trainer.Step == options.TotalSteps) trainer.Save(dir);
                 if (everyEval > 0 && (trainer.Step % everyEval == 0 || trainer.Step == options.TotalSteps))
-                    Console.WriteLine($"step {trainer.Step} ({clock.Elapsed:hh\\:mm\\:ss}) loss {ema:F3}  exact match ({Name(options.Objective)}, {evalCount} test samples): " +
-                                      string.Join("  ", taskList.Distinct().Select(t => $"{t.Name} {100.0 * ExactMatch(trainer, model, t, evalCount, options.Objective):F1}%")));
+                    Console.WriteLine($"step {trainer.Step} ({clock.Elapsed:hh\\:mm\\:ss}) loss {ema:F3}  exact match (tokens right), {Name(options.Objective)}, {evalCount} test samples: " +
+                                      string.Join("  ", taskList.Distinct().Select(t => Score(trainer, model, t, evalCount, options.Objective))));
             }
             progress.Done();
             Console.WriteLine($"trained {options.TotalSteps} steps in {clock.Elapsed:hh\\:mm\\:ss} this run; model in {dir}");
@@ -138,17 +138,30 @@ internal static class TrainCommand
     private static string Name(TrainingObjective objective) => objective == TrainingObjective.Autoregressive ? "ar" : "diffusion";
 
     /// <summary>
-    /// The share of the first <paramref name="count"/> test samples (bench's, seed 0) answered exactly. After
-    /// autoregressive training the model is read autoregressively: every response token right under teacher forcing
-    /// is exactly what greedy next-token decoding writes. After diffusion training, the sampler decodes with no cache.
+    /// How the model answers the first <paramref name="count"/> test samples (bench's, seed 0), as "exact % (response
+    /// tokens right %)". After autoregressive training it is read autoregressively: the response right up to its first
+    /// end-of-sequence token under teacher forcing is exactly what greedy next-token decoding answers. After diffusion
+    /// training the sampler decodes with no cache, one token a step.
     /// </summary>
-    private static double ExactMatch(DiffusionTrainer trainer, DiffusionModel model, IBenchmarkTask task, int count, TrainingObjective objective)
+    private static string Score(DiffusionTrainer trainer, DiffusionModel model, IBenchmarkTask task, int count, TrainingObjective objective)
     {
         var samples = TaskSuite.TestSet(task, count);
+        var examples = samples.Select(s => TaskEncoding.ToExample(s, task, model)).ToArray();
+        bool[][] right;
+        bool[] exact;
         if (objective == TrainingObjective.Autoregressive)
-            return trainer.GreedyExactMatches(samples.Select(s => TaskEncoding.ToExample(s, task, model)).ToArray()).Average(right => right ? 1.0 : 0.0);
-        var generator = new TextGenerator(model);
-        var results = generator.Generate(samples.Select(s => s.Prompt).ToArray(), generator.DefaultOptions(task.GenLength, task.GenLength, task.BlockLength));
-        return samples.Zip(results).Average(x => x.First.IsCorrect(x.Second.Text) ? 1.0 : 0.0);
+        {
+            right = trainer.GreedyTokenMatches(examples);
+            // The answer and the end-of-sequence token after it (when the answer leaves room for one).
+            exact = right.Zip(samples).Select(x => x.First.Take(Math.Min(x.Second.Answer.Length + 1, task.GenLength)).All(t => t)).ToArray();
+        }
+        else
+        {
+            var generator = new TextGenerator(model);
+            var results = generator.Generate(samples.Select(s => s.Prompt).ToArray(), generator.DefaultOptions(task.GenLength, task.GenLength, task.BlockLength));
+            right = examples.Zip(results).Select(x => x.First.Response.Zip(x.Second.TokenIds).Select(t => t.First == t.Second).ToArray()).ToArray();
+            exact = samples.Zip(results).Select(x => x.First.IsCorrect(x.Second.Text)).ToArray();
+        }
+        return $"{task.Name} {100 * exact.Average(e => e ? 1.0 : 0.0):F1}% ({100 * right.Average(r => r.Average(t => t ? 1.0 : 0.0)):F0}%)";
     }
 }

@@ -83,17 +83,18 @@ public sealed class DiffusionTrainer : IDisposable
     }
 
     /// <summary>
-    /// Per example, whether greedy next-token decoding writes its whole response: under teacher forcing every
-    /// response token is the argmax of its causal row (if each is, greedy decoding reproduces them one by one).
+    /// Per example and response token, whether the token is the argmax of its causal row under teacher forcing.
+    /// Greedy next-token decoding writes exactly the response's first k tokens when the first k are right (each token
+    /// it writes is the right one, so the next row sees the same prefix).
     /// </summary>
-    public bool[] GreedyExactMatches(IReadOnlyList<TrainingExample> batch)
+    public bool[][] GreedyTokenMatches(IReadOnlyList<TrainingExample> batch)
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        var (ids, _, p, g) = Ids(batch);
+        var (ids, b, p, g) = Ids(batch);
         var logits = _model.Network.Forward(ids, null, p, g, causal: true);
-        var right = logits.argmax(-1).eq(ids.narrow(1, p, g)).all(1).cpu();
-        return right.data<bool>().ToArray();
+        var right = logits.argmax(-1).eq(ids.narrow(1, p, g)).cpu().data<bool>().ToArray();
+        return Enumerable.Range(0, b).Select(i => right[(i * g)..((i + 1) * g)]).ToArray();
     }
 
     /// <summary>The batch as one <c>[B, T]</c> id tensor on the model's device, checked to be of one shape.</summary>

@@ -142,7 +142,7 @@ public class DiffusionTrainerTests
 
     /// <summary>Greedy exact match holds for the model's own greedy continuation and for nothing one token away.</summary>
     [Fact]
-    public void Greedy_exact_match_is_what_greedy_next_token_decoding_writes()
+    public void Every_token_is_right_for_what_greedy_next_token_decoding_writes_and_not_one_token_away()
     {
         using var dir = new TempDir();
         RandomCheckpoint.Write(dir.Path, Layout.Dream, Small, seed: 2);
@@ -160,7 +160,11 @@ public class DiffusionTrainerTests
             }
         var greedy = new TrainingExample(prompt, [.. decoded]);
         var wrong = new TrainingExample(prompt, [.. decoded[..4], decoded[4] == 70 ? 71 : 70]);
-        Assert.Equal([true, false], trainer.GreedyExactMatches([greedy, wrong]));
+        var shuffled = new TrainingExample(prompt, [decoded[1], decoded[0] == 70 ? 71 : 70, .. decoded[2..]]);
+        var matches = trainer.GreedyTokenMatches([greedy, wrong, shuffled]);
+        Assert.Equal([true, true, true, true, true], matches[0]);
+        Assert.Equal([true, true, true, true, false], matches[1]);
+        Assert.Contains(false, matches[2]);
     }
 
     /// <summary>Dream's recipe: autoregressive first, then the same run resumed under masked diffusion.</summary>
