@@ -144,6 +144,37 @@ public class CliTests
     }
 
     [Fact]
+    public void Train_ar_then_resume_as_diffusion_on_a_dream_model_and_print_the_scores()
+    {
+        var dir = TempDirectory("pk-train-ar-");
+        Directory.Delete(dir);
+        try
+        {
+            var llada = CliProcess.Run("train", "--out", dir, "--objective", "ar", "--steps", "1", "--layers", "1", "--hidden", "32", "--heads", "4");
+            Assert.NotEqual(0, llada.ExitCode);
+            Assert.Contains("--layout dream", llada.Stderr);
+            Assert.False(Directory.Exists(dir) && Directory.EnumerateFileSystemEntries(dir).Any(), "a refused run writes nothing");
+
+            var ar = CliProcess.Run("train", "--out", dir, "--objective", "ar", "--layout", "dream", "--steps", "2", "--layers", "1", "--hidden", "32",
+                "--heads", "4", "--mlp", "48", "--tasks", "needle,running-sum", "--eval-every", "2", "--eval-samples", "2");
+            Assert.True(ar.ExitCode == 0, ar.Stderr);
+            Assert.Matches(@"step 2 .*ar, 2 test samples: needle \d+\.\d% \(\d+%\)  running-sum \d+\.\d% \(\d+%\)", ar.Stdout);
+            using (var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "config.json"))))
+                Assert.Equal("DreamModel", config.RootElement.GetProperty("architectures")[0].GetString());
+
+            var diffusion = CliProcess.Run("train", "--out", dir, "--resume", "--objective", "diffusion", "--steps", "3", "--tasks", "needle",
+                "--eval-every", "3", "--eval-samples", "2");
+            Assert.True(diffusion.ExitCode == 0, diffusion.Stderr);
+            Assert.Contains("step 2: switching from the ar objective to diffusion", diffusion.Stdout);
+            Assert.Matches(@"step 3 .*diffusion, 2 test samples: needle \d+\.\d%", diffusion.Stdout);
+            var state = File.ReadAllText(Path.Combine(dir, "trainer_state.json"));
+            Assert.Contains("\"Step\":3", state);
+            Assert.Contains("\"Objective\":\"Diffusion\"", state);
+        }
+        finally { if (Directory.Exists(dir)) Directory.Delete(dir, true); }
+    }
+
+    [Fact]
     public void Train_writes_the_llada_layout_and_resume_continues_the_same_run()
     {
         var dir = TempDirectory("pk-train-");

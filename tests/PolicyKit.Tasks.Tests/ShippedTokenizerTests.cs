@@ -9,6 +9,7 @@ public class ShippedTokenizerTests
 
     [Theory]
     [MemberData(nameof(TaskSuiteTests.Tasks), MemberType = typeof(TaskSuiteTests))]
+    [MemberData(nameof(LearnableTaskTests.Tasks), MemberType = typeof(LearnableTaskTests))]
     public void Every_character_of_prompt_and_answer_is_one_token(string name)
     {
         var task = TaskSuite.Get(name);

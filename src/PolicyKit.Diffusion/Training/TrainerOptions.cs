@@ -1,8 +1,23 @@
 namespace PolicyKit.Diffusion.Training;
 
-/// <summary>Optimiser settings of masked-diffusion training (AdamW, linear warm-up, cosine decay).</summary>
+/// <summary>What a training step teaches.</summary>
+public enum TrainingObjective
+{
+    /// <summary>Masked diffusion (LLaDA's SFT loss): response tokens masked at a random ratio, bidirectional attention.</summary>
+    Diffusion,
+
+    /// <summary>
+    /// Autoregressive pre-training: causal attention, every response token predicted from the tokens before it
+    /// (teacher forcing). Needs shifted logits (Dream layout), where row i predicts token i + 1.
+    /// </summary>
+    Autoregressive,
+}
+
+/// <summary>Optimiser settings of training (AdamW, linear warm-up, cosine decay) and the objective.</summary>
 public sealed record TrainerOptions
 {
+    public TrainingObjective Objective { get; init; } = TrainingObjective.Diffusion;
+
     public int TotalSteps { get; init; } = 2000;
     public double LearningRate { get; init; } = 1e-3;
     public double MinLearningRate { get; init; } = 1e-4;

@@ -98,4 +98,106 @@ public class DiffusionTrainerTests
         foreach (var (name, tensor) in TestModels.Parameters(b))
             Assert.True(TestModels.MaxAbsDiff(pa[name], tensor) < 1e-6, name);
     }
+
+    private static TrainerOptions ArOptions => Options with { Objective = TrainingObjective.Autoregressive };
+
+    [Fact]
+    public void Autoregressive_training_lowers_the_next_token_loss_of_a_copy()
+    {
+        using var dir = new TempDir();
+        RandomCheckpoint.Write(dir.Path, Layout.Dream, Small, seed: 1);
+        using var model = DiffusionModel.Load(dir.Path);
+        using var trainer = new DiffusionTrainer(model, ArOptions);
+        var losses = Enumerable.Range(0, 40).Select(s => trainer.TrainStep(Batch(s))).ToArray();
+        Assert.True(losses[^5..].Average() < 0.5 * losses[..5].Average(), $"first {losses[..5].Average():F3}, last {losses[^5..].Average():F3}");
+    }
+
+    /// <summary>Next-token training must not see the token it predicts nor any after it, through either attention or the shift.</summary>
+    [Fact]
+    public void The_autoregressive_loss_of_a_token_does_not_look_ahead()
+    {
+        using var dir = new TempDir();
+        RandomCheckpoint.Write(dir.Path, Layout.Dream, Small, seed: 1);
+        using var model = DiffusionModel.Load(dir.Path);
+        using var trainer = new DiffusionTrainer(model, ArOptions);
+        var batch = Batch(0, count: 1);
+        var changed = new TrainingExample(batch[0].Prompt, [.. batch[0].Response[..3], batch[0].Response[3] == 70 ? 71 : 70, .. batch[0].Response[4..]]);
+        using var scope = NewDisposeScope();
+        var before = trainer.NextTokenLosses(batch)[0];
+        var after = trainer.NextTokenLosses([changed])[0];
+        Assert.True(TestModels.MaxAbsDiff(before.narrow(0, 0, 3), after.narrow(0, 0, 3)) < 1e-6, "a token before the changed one");
+        Assert.True(TestModels.MaxAbsDiff(before.narrow(0, 3, 1), after.narrow(0, 3, 1)) > 1e-4, "the changed token is the target of its own loss");
+        Assert.True(TestModels.MaxAbsDiff(before.narrow(0, 4, 2), after.narrow(0, 4, 2)) > 1e-6, "later tokens see the change");
+    }
+
+    [Fact]
+    public void The_autoregressive_objective_needs_shifted_logits()
+    {
+        using var dir = new TempDir();
+        RandomCheckpoint.Write(dir.Path, Layout.LLaDA, Small, seed: 1);
+        using var model = DiffusionModel.Load(dir.Path);
+        var e = Assert.Throws<PolicyKit.Diffusion.PolicyKitException>(() => new DiffusionTrainer(model, ArOptions));
+        Assert.Contains("Dream", e.Message);
+    }
+
+    /// <summary>Greedy exact match holds for the model's own greedy continuation and for nothing one token away.</summary>
+    [Fact]
+    public void Every_token_is_right_for_what_greedy_next_token_decoding_writes_and_not_one_token_away()
+    {
+        using var dir = new TempDir();
+        RandomCheckpoint.Write(dir.Path, Layout.Dream, Small, seed: 2);
+        using var model = DiffusionModel.Load(dir.Path);
+        using var trainer = new DiffusionTrainer(model, ArOptions);
+        int[] prompt = [65, 66, 67, 68];
+        var decoded = new List<int>();
+        using (var scope = NewDisposeScope())
+            for (int i = 0; i < 5; i++)
+            {
+                var ids = tensor(prompt.Concat(decoded).Select(x => (long)x).ToArray(), [1, prompt.Length + decoded.Count]);
+                // One more position to read: the shifted row for it is the last token's, which sees the whole prefix.
+                var padded = cat([ids, zeros([1, 1], ScalarType.Int64)], 1);
+                decoded.Add((int)model.Forward(padded, null, (int)ids.shape[1], 1, causal: true).argmax(-1).item<long>());
+            }
+        var greedy = new TrainingExample(prompt, [.. decoded]);
+        var wrong = new TrainingExample(prompt, [.. decoded[..4], decoded[4] == 70 ? 71 : 70]);
+        var shuffled = new TrainingExample(prompt, [decoded[1], decoded[0] == 70 ? 71 : 70, .. decoded[2..]]);
+        var matches = trainer.GreedyTokenMatches([greedy, wrong, shuffled]);
+        Assert.Equal([true, true, true, true, true], matches[0]);
+        Assert.Equal([true, true, true, true, false], matches[1]);
+        Assert.Contains(false, matches[2]);
+    }
+
+    /// <summary>Dream's recipe: autoregressive first, then the same run resumed under masked diffusion.</summary>
+    [Fact]
+    public void An_autoregressive_run_resumes_as_diffusion()
+    {
+        using var dir = new TempDir();
+        RandomCheckpoint.Write(dir.Path, Layout.Dream, Small, seed: 1);
+        using (var model = DiffusionModel.Load(dir.Path))
+        using (var trainer = new DiffusionTrainer(model, ArOptions))
+        {
+            for (int s = 0; s < 3; s++) trainer.TrainStep(Batch(s));
+            trainer.Save(dir.Path);
+        }
+        Assert.Contains("\"Objective\":\"Autoregressive\"", File.ReadAllText(Path.Combine(dir.Path, DiffusionTrainer.StateFileName)));
+        Dictionary<string, Tensor> afterAr;
+        using (var model = DiffusionModel.Load(dir.Path))
+        {
+            afterAr = TestModels.Parameters(model).ToDictionary(x => x.Key, x => x.Value.clone());
+            using var trainer = new DiffusionTrainer(model, Options);
+            Assert.Equal(TrainingObjective.Autoregressive, trainer.Resume(dir.Path));
+            Assert.Equal(3, trainer.Step);
+            var loss = trainer.TrainStep(Batch(trainer.Step));
+            Assert.True(double.IsFinite(loss) && loss > 0);
+            trainer.Save(dir.Path);
+        }
+        Assert.Contains("\"Objective\":\"Diffusion\"", File.ReadAllText(Path.Combine(dir.Path, DiffusionTrainer.StateFileName)));
+        using (var model = DiffusionModel.Load(dir.Path))
+        {
+            Assert.Contains(TestModels.Parameters(model), x => TestModels.MaxAbsDiff(afterAr[x.Key], x.Value) > 0);
+            using var trainer = new DiffusionTrainer(model, Options);
+            Assert.Equal(TrainingObjective.Diffusion, trainer.Resume(dir.Path));
+            Assert.Equal(4, trainer.Step);
+        }
+    }
 }

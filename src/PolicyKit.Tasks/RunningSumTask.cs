@@ -1,0 +1,31 @@
+namespace PolicyKit.Tasks;
+
+/// <summary>
+/// Long answer with dependencies across it (the long-reasoning regime where response caching matters): <c>length</c>
+/// random digits, then <c>=</c>; the answer is every running sum of the digits mod 10 (answer digit i is
+/// <c>(answer digit i-1 + prompt digit i) mod 10</c>), so one wrong token makes every later one wrong. 32 digits make
+/// a 32-token answer. The prompt digit each answer token adds sits at a fixed distance from it.
+/// </summary>
+public sealed class RunningSumTask : IBenchmarkTask
+{
+    private readonly int _length;
+
+    public RunningSumTask(int length = 32)
+    {
+        if (length < 1) throw new ArgumentOutOfRangeException(nameof(length), "at least 1 digit");
+        _length = length;
+    }
+
+    public string Name => "running-sum";
+    public string Description => $"{_length} digits, answer every running sum mod 10 ({_length} answer tokens)";
+    public int GenLength => _length;
+    public int BlockLength => 16;
+
+    public TaskSample Sample(Random random)
+    {
+        var digits = Enumerable.Range(0, _length).Select(_ => random.Next(10)).ToArray();
+        var sums = new char[_length];
+        for (int i = 0, sum = 0; i < _length; i++) sums[i] = (char)('0' + (sum = (sum + digits[i]) % 10));
+        return new TaskSample(Name, string.Concat(digits) + "=", new string(sums));
+    }
+}

@@ -1,0 +1,138 @@
+using System.Text.RegularExpressions;
+
+namespace PolicyKit.Tasks.Tests;
+
+/// <summary>The suite a small model learns (needle, sort, running-sum) and the names of the hard tasks.</summary>
+public class LearnableTaskTests
+{
+    public static TheoryData<string> Tasks => new(TaskSuite.Learnable.Select(t => t.Name));
+
+    [Theory]
+    [MemberData(nameof(Tasks))]
+    public void The_same_seed_gives_the_same_samples_and_another_seed_others(string name)
+    {
+        var task = TaskSuite.Get(name);
+        Assert.Equal(TaskSuite.TestSet(task, 20, seed: 3), TaskSuite.TestSet(task, 20, seed: 3));
+        Assert.NotEqual(TaskSuite.TestSet(task, 20, seed: 3), TaskSuite.TestSet(task, 20, seed: 4));
+        Assert.Equal(TaskSuite.TrainBatch(task, 1, step: 7, count: 5), TaskSuite.TrainBatch(task, 1, step: 7, count: 5));
+        Assert.NotEqual(TaskSuite.TrainBatch(task, 1, step: 7, count: 5), TaskSuite.TrainBatch(task, 1, step: 8, count: 5));
+    }
+
+    [Theory]
+    [MemberData(nameof(Tasks))]
+    public void Training_batches_never_contain_a_test_prompt_and_test_prompts_are_distinct(string name)
+    {
+        var task = TaskSuite.Get(name);
+        var test = TaskSuite.TestSet(task, 1000, seed: 0).Select(s => s.Question).ToHashSet();
+        Assert.Equal(1000, test.Count);
+        for (int step = 0; step < 50; step++)
+            Assert.All(TaskSuite.TrainBatch(task, 0, step, 8), s => Assert.DoesNotContain(s.Question, test));
+    }
+
+    [Theory]
+    [MemberData(nameof(Tasks))]
+    public void Samples_use_single_token_characters_and_fit_the_gen_length(string name)
+    {
+        var task = TaskSuite.Get(name);
+        var samples = TaskSuite.TestSet(task, 50).Concat(Enumerable.Range(0, 20).SelectMany(step => TaskSuite.TrainBatch(task, 0, step, 3)));
+        foreach (var s in samples)
+        {
+            Assert.Matches("^[A-Z0-9]+=$", s.Prompt);      // upper-case letters and digits never merge in the byte-level BPE
+            Assert.Matches("^[A-Z0-9]+$", s.Answer);
+            Assert.True(s.Answer.Length <= task.GenLength);
+            Assert.Equal(s.Prompt, s.Question);             // no few-shot preamble
+        }
+    }
+
+    [Fact]
+    public void Each_task_is_in_its_regime()
+    {
+        // Long prompt, short answer.
+        Assert.All(TaskSuite.TestSet(TaskSuite.Get("needle"), 50), s => { Assert.True(s.Prompt.Length >= 256); Assert.True(s.Answer.Length <= 8); });
+        // Between the two: a prompt of about 128 tokens, an answer of 16.
+        Assert.All(TaskSuite.TestSet(TaskSuite.Get("sort"), 50), s => { Assert.InRange(s.Prompt.Length, 100, 160); Assert.Equal(16, s.Answer.Length); });
+        // Long answer.
+        Assert.All(TaskSuite.TestSet(TaskSuite.Get("running-sum"), 50), s => Assert.True(s.Answer.Length >= 32));
+    }
+
+    [Fact]
+    public void Needle_answers_are_the_only_digits_of_the_prompt_and_sit_anywhere_in_it()
+    {
+        var starts = new List<int>();
+        foreach (var s in TaskSuite.TestSet(TaskSuite.Get("needle"), 200))
+        {
+            var digits = Regex.Matches(s.Prompt, "[0-9]+").ToArray();
+            Assert.Single(digits);
+            Assert.Equal(digits[0].Value, s.Answer);
+            Assert.Equal(NeedleTask.NeedleLength, s.Answer.Length);
+            starts.Add(digits[0].Index);
+        }
+        // Deep in the prompt as often as near its ends: both halves are used, and some needles are far from the question.
+        Assert.Contains(starts, i => i < 70);
+        Assert.Contains(starts, i => i > 210);
+        Assert.InRange(starts.Average(), 100, 185);
+    }
+
+    [Fact]
+    public void Sort_answers_are_the_prompt_letters_in_order()
+    {
+        foreach (var s in TaskSuite.TestSet(TaskSuite.Get("sort"), 50))
+        {
+            var letters = s.Prompt.Where(char.IsAsciiLetterUpper).ToArray();
+            Assert.Equal(16, letters.Length);
+            Assert.Equal(16, letters.Distinct().Count());
+            Assert.Equal(112, s.Prompt.Count(char.IsAsciiDigit));
+            Assert.Equal(new string(letters.OrderBy(c => c).ToArray()), s.Answer);
+        }
+    }
+
+    [Fact]
+    public void Running_sum_answers_are_the_prefix_sums_mod_ten()
+    {
+        foreach (var s in TaskSuite.TestSet(TaskSuite.Get("running-sum"), 50))
+        {
+            Assert.Matches("^[0-9]{32}=$", s.Prompt);
+            int sum = 0;
+            var expected = string.Concat(s.Prompt.TrimEnd('=').Select(c => (sum = (sum + c - '0') % 10).ToString()));
+            Assert.Equal(expected, s.Answer);
+        }
+    }
+
+    [Theory]
+    [InlineData("needle")]
+    [InlineData("sort")]
+    public void Training_mixes_shorter_prompts_one_length_a_batch(string name)
+    {
+        var task = TaskSuite.Get(name);
+        var lengths = new HashSet<int>();
+        for (int step = 0; step < 40; step++)
+        {
+            var batch = TaskSuite.TrainBatch(task, 0, step, 6);
+            Assert.Single(batch.Select(s => (s.Prompt.Length, s.Answer.Length)).Distinct());
+            lengths.Add(batch[0].Prompt.Length);
+        }
+        Assert.True(lengths.Count > 5, "training draws shorter variants");
+        Assert.True(lengths.Max() <= TaskSuite.TestSet(task, 1)[0].Prompt.Length);
+    }
+
+    [Fact]
+    public void The_hard_tasks_keep_their_names_and_answer_to_hard_aliases()
+    {
+        Assert.Same(TaskSuite.Get("retrieval"), TaskSuite.Get("hard-retrieval"));
+        Assert.Same(TaskSuite.Get("arithmetic"), TaskSuite.Get("hard-arithmetic"));
+        Assert.Equal(["retrieval", "arithmetic", "transform"], TaskSuite.All.Select(t => t.Name));  // the default suite is unchanged
+        Assert.Equal(["needle", "sort", "running-sum"], TaskSuite.Learnable.Select(t => t.Name));
+        var e = Assert.Throws<ArgumentException>(() => TaskSuite.Get("haystack"));
+        Assert.Contains("hard-retrieval", e.Message);
+        Assert.Contains("needle", e.Message);
+    }
+
+    [Fact]
+    public void Bad_task_sizes_are_refused()
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => new NeedleTask(-1));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new SortTask(27));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new SortTask(16, -1));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new RunningSumTask(0));
+    }
+}
