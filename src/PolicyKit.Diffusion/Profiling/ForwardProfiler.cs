@@ -138,10 +138,10 @@ public sealed class ForwardProfiler
             return rows;
         }
 
-        public (Tensor Key, Tensor Value) UpdateKeyValue(TransformerLayer layer, in LayerRows rows, Tensor normalisedInput, Tensor key, Tensor value)
+        public (Tensor Key, Tensor Value) UpdateKeyValue(TransformerLayer layer, in LayerRows rows, Tensor normalisedInput, Tensor query, Tensor key, Tensor value)
         {
             profiler.EndPhase(LayerPhase.Projections);
-            var result = inner?.UpdateKeyValue(layer, rows, normalisedInput, key, value) ?? (key, value);
+            var result = inner?.UpdateKeyValue(layer, rows, normalisedInput, query, key, value) ?? (key, value);
             profiler.EndPhase(LayerPhase.CacheKeyValue);
             return result;
         }
