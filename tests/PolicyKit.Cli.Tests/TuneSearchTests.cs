@@ -40,6 +40,12 @@ public class TuneSearchTests
         Assert.Equal(["8"], Interval.Refinements("7", ["2", "4", "6", "7", "10", "14"]));     // 6.5 -> 6 is known already
         Assert.Equal(["0.1875", "0.375"], Ratio.Refinements("0.25", ["0.125", "0.25", "0.5"]));
         Assert.Empty(Interval.Refinements("7", ["7", "8", "6"]));
+        // At an edge of the grid: one step beyond it too.
+        Assert.Equal(["0.0312", "0.0938"], Ratio.Refinements("0.0625", ["0.0625", "0.125", "0.25", "0.5"]));
+        Assert.Equal(["1", "3"], Interval.Refinements("2", ["2", "4", "7", "14", "28"]));
+        Assert.Equal(["21", "32"], Interval.Refinements("28", ["2", "4", "7", "14", "28"], steps: 32));  // 56 acts as 32: never again
+        Assert.Equal(["0.375", "0.75"], Ratio.Refinements("0.5", ["0.25", "0.5", "1"]));  // not an edge: midpoints only
+        Assert.Equal(["0.97"], new TunableParameter("AdaptiveResponse.Threshold", ParameterKind.Threshold, "0.95").Refinements("0.99", ["0.9", "0.95", "0.99"]));
         Assert.Empty(new TunableParameter("AdaptiveResponse.Probe", ParameterKind.Probe, "Value").Refinements("Value", ["Key"]));
     }
 

@@ -67,22 +67,32 @@ internal sealed record TunableParameter(string Name, ParameterKind Kind, string 
     }
 
     /// <summary>
-    /// The values between <paramref name="value"/> and its neighbours in <paramref name="tried"/> (sorted numeric values):
-    /// the midpoint on each side, when it is a new value (intervals are whole numbers). Probes have none.
+    /// The values between <paramref name="value"/> and its neighbours in <paramref name="tried"/> (the midpoint on each
+    /// side) and, where <paramref name="value"/> is the smallest or largest tried, one step beyond that edge (half or
+    /// twice it; an interval beyond the steps is the steps themselves, "never again"): new values only, intervals whole.
+    /// Thresholds get no step beyond their grid, probes no refinement at all.
     /// </summary>
-    /// <remarks>With <paramref name="steps"/>, intervals at or above it are left out (see <see cref="CoarseValues"/>).</remarks>
+    /// <remarks>With <paramref name="steps"/>, intervals at or above it count as one value (see <see cref="CoarseValues"/>).</remarks>
     public IReadOnlyList<string> Refinements(string value, IReadOnlyCollection<string> tried, int? steps = null)
     {
         if (Kind == ParameterKind.Probe) return [];
         var known = tried.Select(Parse).Append(Parse(value)).Distinct().Order().ToList();
         double v = Parse(value);
         int at = known.IndexOf(v);
-        var result = new List<string>();
-        foreach (var neighbour in new[] { at - 1, at + 1 }.Where(i => i >= 0 && i < known.Count).Select(i => known[i]))
+        var candidates = new[] { at - 1, at + 1 }.Where(i => i >= 0 && i < known.Count).Select(i => (v + known[i]) / 2).ToList();
+        if (Kind != ParameterKind.Threshold)
         {
-            double mid = (v + neighbour) / 2;
-            string text = Kind == ParameterKind.Interval ? ((int)Math.Round(mid)).ToString(CultureInfo.InvariantCulture) : Format(Math.Round(mid, 4));
-            if (!known.Contains(Parse(text)) && !(Kind == ParameterKind.Interval && steps is int n && Parse(text) >= n)) result.Add(text);
+            if (at == 0) candidates.Add(v / 2);
+            if (at == known.Count - 1) candidates.Add(Kind == ParameterKind.Ratio ? Math.Min(1, v * 2) : steps is int n && v * 2 >= n ? n : v * 2);
+        }
+        bool Never(double x) => Kind == ParameterKind.Interval && steps is int n && x >= n;
+        var result = new List<string>();
+        foreach (var candidate in candidates.Order())
+        {
+            string text = Kind == ParameterKind.Interval ? ((int)Math.Round(candidate)).ToString(CultureInfo.InvariantCulture) : Format(Math.Round(candidate, 4));
+            double x = Parse(text);
+            if (x <= 0 || known.Contains(x) || result.Contains(text) || (Never(x) && known.Any(Never))) continue;
+            result.Add(text);
         }
         return result;
     }
@@ -115,8 +125,9 @@ internal sealed record Evaluation(Setting Setting, double Speed, double Accuracy
 /// <summary>
 /// The search of <c>policykit tune</c>: the fastest setting whose accuracy is within a budget of <c>none</c>'s, by
 /// coordinate descent from the defaults. A coarse pass tries each parameter's grid with the others at the best setting
-/// so far; refinement passes try the midpoints beside each numeric parameter's best value until nothing new is left
-/// or <see cref="RefinementPasses"/> ran; a last round runs the winner beside the defaults. Each round (one parameter's candidates) is one call of the evaluator, which
+/// so far; refinement passes try the midpoints beside each numeric parameter's best value (and one step beyond the
+/// grid's edge when the best is at it) until nothing new is left or <see cref="RefinementPasses"/> ran; a last round
+/// runs the winner beside the defaults. Each round (one parameter's candidates) is one call of the evaluator, which
 /// runs them interleaved with <c>none</c> and the current best, so a round's speeds share the machine's noise.
 /// </summary>
 /// <param name="parameters">What to tune.</param>
