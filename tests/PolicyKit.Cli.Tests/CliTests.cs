@@ -44,6 +44,9 @@ public class CliTests
     [InlineData("unknown policy", "generate", "--policy", "nope")]
     [InlineData("bad block length", "generate", "--gen-length", "10", "--block-length", "4")]
     [InlineData("bad threshold", "generate", "--threshold", "1.5")]
+    [InlineData("no load clients", "load", "--concurrency", "0")]
+    [InlineData("unknown load policy", "load", "--policy", "nope")]
+    [InlineData("unknown load task", "load", "--task", "nope")]
     public void Bad_input_exits_non_zero_with_one_line_and_no_stack_trace(string why, params string[] args)
     {
         var run = CliProcess.Run(args);
