@@ -97,6 +97,7 @@ public class BuiltInPlanBenchmarks
             PromptLength = 512, ResponseLength = 256, ActiveBlockStart = 32 * ((i / 256) % 8), ActiveBlockLength = 32,
             StepsSincePromptRefresh = Counter(), StepsSinceResponsePrefixRefresh = Counter(),
             StepsSinceActiveBlockRefresh = Counter(), StepsSinceResponseSuffixRefresh = Counter(),
+            TriggeredAtLayer = i % 3 == 0 && i % 32 > 0 ? random.Next(i % 32) : null,  // the cross-layer trigger's path too
         }).ToArray();
         _policy = PolicyKit.Generated.PolicyKitPoliciesPolicyRegistry.Create(Policy);
     }
