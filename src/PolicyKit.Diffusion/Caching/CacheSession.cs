@@ -45,6 +45,8 @@ public sealed class CacheSession : IDisposable
     private readonly Tensor?[] _mostAttended;
     /// <summary>Per row and column, the top-1 probability of the last logits computed there (0: none yet); null until a plan ranks by confidence.</summary>
     private float[]? _confidence;
+    /// <summary>True once <see cref="ObserveLogits"/> recorded a confidence (the scores exist from then on).</summary>
+    private bool _confidenceObserved;
 
     /// <param name="policy">The policy that plans each layer.</param>
     /// <param name="config">The model's configuration.</param>
@@ -96,6 +98,7 @@ public sealed class CacheSession : IDisposable
         var top = logits.to_type(ScalarType.Float32).softmax(-1).amax([-1]).cpu().data<float>().ToArray();  // [B·n]
         for (int r = 0; r < b; r++)
             Array.Copy(top, r * n, _confidence, (long)r * _columns + step.LogitsStart, n);
+        _confidenceObserved |= n > 0;
     }
 
     /// <summary>
@@ -527,7 +530,7 @@ public sealed class CacheSession : IDisposable
         {
             _confidence = new float[_rows * _columns];  // from now on the denoiser records each step's confidence
         }
-        else if (_confidence.Any(v => v > 0))
+        else if (_confidenceObserved)
         {
             var values = new float[b * m];
             for (int r = 0; r < b; r++)

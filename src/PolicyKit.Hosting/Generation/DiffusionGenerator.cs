@@ -35,8 +35,8 @@ public sealed class DiffusionGenerator : IDiffusionGenerator, IDisposable
         DefaultOptions = settings.Sampler.ToSamplerOptions(text.Model.Config.Layout, text.Model.Tokenizer.EosTokenId);
         DefaultOptions.Validate();
         var batching = settings.Batching ?? new PolicyKitBatchingSettings();
-        if (batching.MaxBatchSize < 1 || batching.MaxQueuedRequests < 0)
-            throw new ArgumentException($"PolicyKit:Batching: MaxBatchSize must be at least 1 and MaxQueuedRequests at least 0 (got {batching.MaxBatchSize}, {batching.MaxQueuedRequests}).", nameof(options));
+        if (batching.Problems().FirstOrDefault() is { } problem)  // the validator's rule, for a generator built without it
+            throw new ArgumentException($"PolicyKit:Batching:{problem}", nameof(options));
         _batcher = new StepBatcher(text, batching);
     }
 

@@ -109,4 +109,11 @@ public sealed class PolicyKitBatchingSettings
 
     /// <summary>Requests that may wait for a row; one more is refused with <see cref="GenerationQueueFullException"/>. At least 0.</summary>
     public int MaxQueuedRequests { get; set; } = 64;
+
+    /// <summary>What is wrong with these settings, each message naming its setting (none when they are valid).</summary>
+    internal IEnumerable<string> Problems()
+    {
+        if (MaxBatchSize < 1) yield return $"MaxBatchSize: must be at least 1 (1 runs one generation at a time), got {MaxBatchSize}.";
+        if (MaxQueuedRequests < 0) yield return $"MaxQueuedRequests: must be at least 0, got {MaxQueuedRequests}.";
+    }
 }

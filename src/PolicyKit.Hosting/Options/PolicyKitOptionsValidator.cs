@@ -68,10 +68,7 @@ public sealed class PolicyKitOptionsValidator(PolicyCatalog catalog, IServicePro
             failures.Add($"{Section}:Batching is null.");
             return;
         }
-        if (batching.MaxBatchSize < 1)
-            failures.Add($"{Section}:Batching:MaxBatchSize: must be at least 1 (1 runs one generation at a time), got {batching.MaxBatchSize}.");
-        if (batching.MaxQueuedRequests < 0)
-            failures.Add($"{Section}:Batching:MaxQueuedRequests: must be at least 0, got {batching.MaxQueuedRequests}.");
+        failures.AddRange(batching.Problems().Select(problem => $"{Section}:Batching:{problem}"));
     }
 
     private void ValidateOverrides(PolicyKitOptions options, List<string> failures)
