@@ -249,7 +249,7 @@ public sealed class CacheSession : IDisposable
         };
         if (test.Probe != Probe.Input) projected += 1;
         var source = test.Probe switch { Probe.Value => cache.Value, Probe.Key => cache.Key, _ => cache.Input };
-        var cached = Gather(source.view(_rows, _columns, -1), at);
+        var cached = Gather(source, at);
         var similarity = nn.functional.cosine_similarity(fresh, cached, dim: -1);  // [B, 1]
         return similarity.min().item<float>() < test.Threshold;
     }
@@ -273,9 +273,9 @@ public sealed class CacheSession : IDisposable
         }
         else
         {
-            var columns = rows.Columns!;
-            weight = columns.ge(block.Start).logical_and(columns.lt(block.End)).to_type(ScalarType.Float32);  // [B, n]
-            if (weight.sum().item<float>() == 0) return;  // no query of the active block at this layer: keep the last measure
+            // [B, n]; null when no query of the active block is computed at this layer: keep the last measure
+            if (ActiveBlockQueries(rows, block, query.device) is not { } queries) return;
+            weight = queries;
         }
         long nq = q.shape[1];
         var qh = q.view(b, nq, layer.NumHeads, layer.HeadDim).transpose(1, 2);
@@ -380,63 +380,140 @@ public sealed class CacheSession : IDisposable
     /// The rows a partial plan recomputes. Every sequence recomputes the same number of columns (ratio selectors
     /// give the same count per row; threshold selectors take the largest count among the rows), so the work stays
     /// in rectangular [rows, n] tensors. Adjacent segments with the same action are one group (one probe, one
-    /// selection across them, as dLLM-Cache selects across the whole response). The rows' normalised inputs are
-    /// handed to the layer (a probe computed them already), and so is V when a V probe projected it.
+    /// selection across them, as dLLM-Cache selects across the whole response). The columns are chosen on the host
+    /// (a probe's similarities or a score come over in one copy), so the layer gets one index tensor, or none when
+    /// the rows are one contiguous range (the common refresh of a segment). The rows' normalised inputs are handed
+    /// to the layer where a probe computed them already, and so is V where a V probe projected it.
     /// </summary>
     private LayerRows SelectPartial(TransformerLayer layer, Tensor hidden, LayerInputs inputs, LayerCache cache, int keyCount)
     {
-        long b = _rows;
-        int projected = 0;                   // rows per sequence whose K or V this method projects
-        var columns = new List<Tensor>(4);   // [B, n_g] column indices per group
-        var normed = new List<Tensor>(4);    // [B, n_g, hidden] those rows' normalised inputs
-        var values = new List<Tensor?>(4);   // [B, n_g, kv] their fresh V where a V probe already computed it
+        int b = _rows;
+        int projected = 0;                       // rows per sequence whose K or V this method projects
+        var groups = new List<RowGroup>(4);
         foreach (var (range, action) in Groups(keyCount))
         {
             if (action.Kind == ActionKind.Adaptive && !action.Probe.IsSimilarity()) continue;  // ranked across the sequence below
             if (action.Kind == ActionKind.Refresh)
             {
-                columns.Add(torch.arange(range.Start, range.End, ScalarType.Int64, hidden.device).unsqueeze(0).expand(b, range.Length));
-                normed.Add(layer.NormAttentionInput(hidden.narrow(1, range.Start, range.Length)));
-                values.Add(null);
+                groups.Add(new RowGroup(RangeColumns(range), range.Length, null, null, range.Start));
             }
             else if (action.Kind == ActionKind.Adaptive)
             {
-                var (chosen, rangeNormed, freshValues) = SelectAdaptive(layer, hidden, inputs, cache, action, range, ref projected);
-                if (chosen.shape[1] == 0) continue;
-                columns.Add(chosen + range.Start);
-                normed.Add(Gather(rangeNormed, chosen));  // the probe already normalised these rows
-                values.Add(freshValues is null ? null : Gather(freshValues, chosen));
+                var (chosen, n, rangeNormed, freshValues) = SelectAdaptive(layer, hidden, inputs, cache, action, range, ref projected);
+                if (n == 0) continue;
+                // The probe already normalised these rows (and projected their V): one index tensor picks them out.
+                using var index = RowIndex(chosen, b, range.Length, hidden.device);
+                var absolute = new long[chosen.Length];
+                for (int i = 0; i < chosen.Length; i++) absolute[i] = chosen[i] + range.Start;
+                groups.Add(new RowGroup(absolute, n, PickRows(rangeNormed, index, n), freshValues is null ? null : PickRows(freshValues, index, n)));
             }
         }
 
         foreach (var (members, action) in ScoredGroups(keyCount))
         {
-            var chosen = SelectByScore(layer.Index, members, action, hidden.device);
-            if (chosen.shape[1] == 0) continue;
-            columns.Add(chosen);
-            normed.Add(layer.NormAttentionInput(Gather(hidden, chosen)));
-            values.Add(null);
+            var (chosen, n) = SelectByScore(layer.Index, members, action);
+            if (n > 0) groups.Add(new RowGroup(chosen, n, null, null));
         }
 
-        var n = columns.Sum(c => (int)c.shape[1]);
-        if (n == 0) return LayerRows.None(projected);
+        if (groups.Count == 0) return LayerRows.None(projected);
+        if (groups is [{ RangeStart: { } start } only])
+            return LayerRows.ContiguousRange(start, only.Count, _columns, cacheProjectedRows: projected);
 
         // V from a probe where there is one; where only some groups have it, this projects the others' V, so
-        // that the layer gets V for every row or for none (then it projects all of them in one call).
-        Tensor? v = null;
-        if (values.Any(x => x is not null))
+        // that the layer gets V for every row or for none (then it projects all of them in one call). Normalised
+        // inputs likewise: for every row or none.
+        bool anyValues = groups.Any(g => g.Values is not null);
+        bool anyNormed = anyValues || groups.Any(g => g.Normed is not null);
+        for (int g = 0; g < groups.Count; g++)
         {
-            for (int g = 0; g < values.Count; g++)
+            var group = groups[g];
+            if (anyNormed && group.Normed is null)
+                group = group with { Normed = layer.NormAttentionInput(GroupRows(hidden, group)) };
+            if (anyValues && group.Values is null)
             {
-                if (values[g] is not null) continue;
-                values[g] = layer.ProjectValue(normed[g]);
-                projected += (int)normed[g].shape[1];
+                group = group with { Values = layer.ProjectValue(group.Normed!) };
+                projected += group.Count;
             }
-            v = values.Count == 1 ? values[0] : torch.cat(values.Select(x => x!).ToArray(), 1);
+            groups[g] = group;
         }
-        var cols = columns.Count == 1 ? columns[0] : torch.cat(columns, 1);
-        var x = normed.Count == 1 ? normed[0] : torch.cat(normed, 1);
-        return LayerRows.Subset(cols, _columns, x, v, projected);
+        var v = anyValues ? Concat(groups.Select(g => g.Values!).ToArray()) : null;
+        var x = anyNormed ? Concat(groups.Select(g => g.Normed!).ToArray()) : null;
+        return LayerRows.Subset(Interleave(groups, b), b, _columns, hidden.device, x, v, projected);
+    }
+
+    /// <summary>One group's chosen rows: columns per sequence (<c>B·Count</c> row-major), their normalised inputs and V where known.</summary>
+    private sealed record RowGroup(long[] Columns, int Count, Tensor? Normed, Tensor? Values, int? RangeStart = null);
+
+    private static Tensor Concat(Tensor[] parts) => parts.Length == 1 ? parts[0] : torch.cat(parts, 1);
+
+    /// <summary>The groups' columns, each sequence's in group order (the order <see cref="Concat"/> puts their rows in).</summary>
+    private static long[] Interleave(List<RowGroup> groups, int b)
+    {
+        int n = groups.Sum(g => g.Count);
+        var columns = new long[b * n];
+        for (int r = 0, at = 0; r < b; r++)
+            foreach (var group in groups)
+            {
+                Array.Copy(group.Columns, r * group.Count, columns, at, group.Count);
+                at += group.Count;
+            }
+        return columns;
+    }
+
+    /// <summary>The range's columns for every sequence (<c>B·length</c> row-major).</summary>
+    private long[] RangeColumns(ColumnRange range)
+    {
+        var columns = new long[_rows * range.Length];
+        for (int r = 0; r < _rows; r++)
+            for (int j = 0; j < range.Length; j++) columns[r * range.Length + j] = range.Start + j;
+        return columns;
+    }
+
+    /// <summary>A group's rows of <paramref name="source"/> <c>[B, T, F]</c>: a view for a range, else gathered.</summary>
+    private Tensor GroupRows(Tensor source, RowGroup group)
+    {
+        if (group.RangeStart is { } start) return source.narrow(1, start, group.Count);
+        using var index = RowIndex(group.Columns, _rows, _columns, source.device);
+        return PickRows(source, index, group.Count);
+    }
+
+    /// <summary>
+    /// The index tensor that picks columns <paramref name="columns"/> (<c>B·n</c> row-major, each below <paramref name="length"/>)
+    /// out of <c>[B, length, F]</c> rows with <see cref="PickRows"/>: the columns themselves for one sequence, flat indices for several.
+    /// </summary>
+    private static Tensor RowIndex(long[] columns, int b, int length, Device device)
+    {
+        if (b == 1) return torch.tensor(columns, [columns.Length], device: device);
+        int n = columns.Length / b;
+        var flat = new long[columns.Length];
+        for (int r = 0; r < b; r++)
+            for (int j = 0; j < n; j++) flat[r * n + j] = (long)r * length + columns[r * n + j];
+        return torch.tensor(flat, [flat.Length], device: device);
+    }
+
+    /// <summary>Rows of <paramref name="source"/> <c>[B, length, F]</c> at a <see cref="RowIndex"/> → <c>[B, n, F]</c>.</summary>
+    private static Tensor PickRows(Tensor source, Tensor index, int n)
+    {
+        long b = source.shape[0];
+        if (b == 1) return source.index_select(1, index);
+        using var flat = source.contiguous().view(b * source.shape[1], -1);
+        using var picked = flat.index_select(0, index);
+        return picked.view(b, n, -1);
+    }
+
+    /// <summary>Per computed row, 1 where it is a query of the active block; null when none is (nothing to measure).</summary>
+    private Tensor? ActiveBlockQueries(in LayerRows rows, ColumnRange block, Device device)
+    {
+        int n = rows.Count;
+        var weight = new float[_rows * n];
+        bool any = false;
+        for (int r = 0; r < _rows; r++)
+            for (int j = 0; j < n; j++)
+            {
+                long c = rows.HostColumn(r, j) ?? throw new InvalidOperationException("the executor's rows are chosen on the host");
+                if (c >= block.Start && c < block.End) { weight[r * n + j] = 1; any = true; }
+            }
+        return any ? torch.tensor(weight, [_rows, n], device: device) : null;
     }
 
     /// <summary>
@@ -446,32 +523,18 @@ public sealed class CacheSession : IDisposable
     private (Tensor Key, Tensor Value) UpdateKeyValue(int layer, in LayerRows rows, Tensor normalisedInput, Tensor key, Tensor value, int keyCount)
     {
         var cache = CacheOf(layer);
-        if (rows.IsAll)
-        {
-            cache.Input.copy_(normalisedInput.reshape(cache.Input.shape));
-            cache.Key.copy_(key.reshape(cache.Key.shape));
-            cache.Value.copy_(value.reshape(cache.Value.shape));
-            return (key, value);  // the fresh tensors themselves: the uncached forward's exact inputs
-        }
-        long bn = (long)_rows * rows.Count;
-        cache.Input.index_copy_(0, rows.FlatIndex!, normalisedInput.reshape(bn, -1));
-        cache.Key.index_copy_(0, rows.FlatIndex!, key.reshape(bn, -1));
-        cache.Value.index_copy_(0, rows.FlatIndex!, value.reshape(bn, -1));
-        var keys = cache.Key.view(_rows, _columns, -1);
-        var values = cache.Value.view(_rows, _columns, -1);
-        return keyCount == _columns ? (keys, values) : (keys.narrow(1, 0, keyCount), values.narrow(1, 0, keyCount));
+        rows.Scatter(cache.Input, normalisedInput);
+        rows.Scatter(cache.Key, key);
+        rows.Scatter(cache.Value, value);
+        if (rows.IsAll) return (key, value);  // the fresh tensors themselves: the uncached forward's exact inputs
+        return keyCount == _columns ? (cache.Key, cache.Value) : (cache.Key.narrow(1, 0, keyCount), cache.Value.narrow(1, 0, keyCount));
     }
 
     /// <summary>Writes the computed rows of an output into its cache; returns the output for every row.</summary>
     private Tensor Merge(Tensor store, in LayerRows rows, Tensor? computed)
     {
-        if (rows.IsAll)
-        {
-            store.copy_(computed!.reshape(store.shape));
-            return computed;
-        }
-        if (computed is not null) store.index_copy_(0, rows.FlatIndex!, computed.reshape((long)_rows * rows.Count, -1));
-        return store.view(_rows, _columns, -1);
+        if (computed is not null) rows.Scatter(store, computed);
+        return rows.IsAll ? computed! : store;
     }
 
     private LayerCache CacheOf(int layer) =>
@@ -514,17 +577,22 @@ public sealed class CacheSession : IDisposable
 
     /// <summary>
     /// The <c>floor(ratio · m)</c> of the <paramref name="members"/> columns with the highest score, per sequence, as
-    /// <c>[B, count]</c> columns (ties to the lower position). A score never measured (no attention probe at this layer
-    /// yet, no confidence recorded yet) ranks nothing: every member is recomputed, as a row with nothing cached is.
+    /// host columns (<c>B·count</c> row-major; ties to the lower position). A score never measured (no attention probe at
+    /// this layer yet, no confidence recorded yet) ranks nothing: every member is recomputed, as a row with nothing cached is.
     /// </summary>
-    private Tensor SelectByScore(int layer, List<int> members, SegmentAction action, Device device)
+    private (long[] Columns, int Count) SelectByScore(int layer, List<int> members, SegmentAction action)
     {
-        long b = _rows, m = members.Count;
-        var memberColumns = torch.tensor(members.Select(c => (long)c).ToArray(), ScalarType.Int64, device).unsqueeze(0).expand(b, m);
-        Tensor? scores = null;
+        int b = _rows, m = members.Count;
+        float[]? scores = null;
         if (action.Probe == Probe.AttentionReceived)
         {
-            if (_attention[layer] is { } received) scores = received.gather(1, memberColumns);
+            if (_attention[layer] is { } received)
+            {
+                var all = HostFloats(received);  // [B, T]: one copy per layer
+                scores = new float[b * m];
+                for (int r = 0; r < b; r++)
+                    for (int j = 0; j < m; j++) scores[r * m + j] = all[r * _columns + members[j]];
+            }
         }
         else if (_confidence is null)
         {
@@ -532,18 +600,42 @@ public sealed class CacheSession : IDisposable
         }
         else if (_confidenceObserved)
         {
-            var values = new float[b * m];
+            scores = new float[b * m];
             for (int r = 0; r < b; r++)
                 for (int j = 0; j < m; j++)
-                    values[r * m + j] = action.Probe == Probe.CertaintyPrior ? CertaintyPrior(r, members[j]) : _confidence[r * _columns + members[j]];
-            scores = torch.tensor(values, [b, m], device: device);
+                    scores[r * m + j] = action.Probe == Probe.CertaintyPrior ? CertaintyPrior(r, members[j]) : _confidence[r * _columns + members[j]];
         }
-        if (scores is null) return memberColumns;
+        var count = scores is null ? m : (int)Math.Floor(action.Value * m);
+        var columns = new long[b * count];
+        for (int r = 0; r < b; r++)
+        {
+            var order = scores is null ? Enumerable.Range(0, m).ToArray() : RankRow(scores, r * m, m, descending: true);
+            for (int i = 0; i < count; i++) columns[r * count + i] = members[order[i]];
+        }
+        return (columns, count);
+    }
 
-        var count = (int)Math.Floor(action.Value * m);
-        if (count == 0) return torch.empty(b, 0, ScalarType.Int64, device);
-        var (_, order) = scores.sort(dim: 1, descending: true, stable: true);
-        return memberColumns.gather(1, order.narrow(1, 0, count));
+    /// <summary>
+    /// Positions <c>0..length-1</c> of one row of <paramref name="values"/> (from <paramref name="offset"/>) sorted by value,
+    /// ties to the lower position: a stable sort, the same choice on any backend.
+    /// </summary>
+    private static int[] RankRow(float[] values, int offset, int length, bool descending)
+    {
+        var order = Enumerable.Range(0, length).ToArray();
+        Array.Sort(order, (x, y) =>
+        {
+            int byValue = values[offset + x].CompareTo(values[offset + y]);
+            return byValue != 0 ? (descending ? -byValue : byValue) : x.CompareTo(y);
+        });
+        return order;
+    }
+
+    /// <summary>A small float32 tensor's values on the host (one device→host copy off the CPU).</summary>
+    private static float[] HostFloats(Tensor t)
+    {
+        if (t.device_type == DeviceType.CPU && t.is_contiguous()) return t.data<float>().ToArray();
+        using var host = t.cpu().contiguous();
+        return host.data<float>().ToArray();
     }
 
     /// <summary>d2Cache's certainty prior of one row: its last confidence times the share of decoded positions among its neighbours.</summary>
@@ -564,13 +656,14 @@ public sealed class CacheSession : IDisposable
     /// V-verify and its K / input variants: a fresh probe for every row of the range, cosine similarity with
     /// the cached probe per row, and the least similar columns chosen per sequence. As in dLLM-Cache, a V (or K)
     /// probe replaces the range's whole V (or K) cache with the fresh values. Returns the chosen columns relative
-    /// to the range start <c>[B, n]</c>, the range's normalised inputs <c>[B, length, hidden]</c> and, for a V
-    /// probe, its fresh V <c>[B, length, kv]</c> (the chosen rows need no second V projection).
+    /// to the range start (<c>B·n</c> row-major, on the host: the similarities come over in one copy), n, the range's
+    /// normalised inputs <c>[B, length, hidden]</c> and, for a V probe, its fresh V <c>[B, length, kv]</c> (the chosen
+    /// rows need no second V projection).
     /// </summary>
-    private (Tensor Chosen, Tensor Normed, Tensor? FreshValues) SelectAdaptive(TransformerLayer layer, Tensor hidden, LayerInputs inputs, LayerCache cache,
-        SegmentAction action, ColumnRange range, ref int projected)
+    private (long[] Chosen, int Count, Tensor Normed, Tensor? FreshValues) SelectAdaptive(TransformerLayer layer, Tensor hidden, LayerInputs inputs,
+        LayerCache cache, SegmentAction action, ColumnRange range, ref int projected)
     {
-        long b = _rows, t = _columns;
+        int b = _rows;
         var x = layer.NormAttentionInput(hidden.narrow(1, range.Start, range.Length));
         var cached = CachedRows(action.Probe, cache, range);
         Tensor fresh;
@@ -582,8 +675,8 @@ public sealed class CacheSession : IDisposable
                 break;
             case Probe.Key:
                 fresh = layer.ApplyRotary(layer.ProjectKey(x),
-                    inputs.Cos.expand(b, t, -1).narrow(1, range.Start, range.Length),
-                    inputs.Sin.expand(b, t, -1).narrow(1, range.Start, range.Length));
+                    inputs.Cos.expand(b, _columns, -1).narrow(1, range.Start, range.Length),
+                    inputs.Sin.expand(b, _columns, -1).narrow(1, range.Start, range.Length));
                 projected += range.Length;
                 break;
             default:
@@ -591,23 +684,36 @@ public sealed class CacheSession : IDisposable
                 break;
         }
 
-        var similarity = nn.functional.cosine_similarity(fresh, cached, dim: -1);  // [B, n]
-        if (action.Probe != Probe.Input) cached.copy_(fresh);                         // refresh the whole probe cache
+        var similarity = HostFloats(nn.functional.cosine_similarity(fresh, cached, dim: -1));  // [B, length]
+        if (action.Probe != Probe.Input) cached.copy_(fresh);                                   // refresh the whole probe cache
 
-        int count = action.Selector == Selector.Ratio
-            ? (int)Math.Floor(action.Value * range.Length)   // in double, as dLLM-Cache: floor(0.35 * 180) = 62 (63 in float32)
-            : (int)similarity.lt(action.Value).sum(1).max().item<long>();
+        int length = range.Length;
+        int count;
+        if (action.Selector == Selector.Ratio)
+        {
+            count = (int)Math.Floor(action.Value * length);  // in double, as dLLM-Cache: floor(0.35 * 180) = 62 (63 in float32)
+        }
+        else
+        {
+            var threshold = (float)action.Value;  // compared in float32, as the tensor comparison did
+            count = 0;
+            for (int r = 0; r < b; r++) count = Math.Max(count, similarity.Skip(r * length).Take(length).Count(v => v < threshold));
+        }
         var freshValues = action.Probe == Probe.Value ? fresh : null;
-        if (count == 0) return (torch.empty(b, 0, ScalarType.Int64, hidden.device), x, freshValues);
-        // A stable ascending sort instead of topk: among equal similarities the lower position is chosen, on any backend.
-        var (_, order) = similarity.sort(dim: 1, descending: false, stable: true);
-        return (order.narrow(1, 0, count), x, freshValues);
+        var chosen = new long[b * count];
+        for (int r = 0; r < b && count > 0; r++)
+        {
+            // Ascending, ties to the lower position: the least similar first, on any backend.
+            var order = RankRow(similarity, r * length, length, descending: false);
+            for (int i = 0; i < count; i++) chosen[r * count + i] = order[i];
+        }
+        return (chosen, count, x, freshValues);
     }
 
-    private Tensor CachedRows(Probe probe, LayerCache cache, ColumnRange range)
+    private static Tensor CachedRows(Probe probe, LayerCache cache, ColumnRange range)
     {
         var source = probe switch { Probe.Value => cache.Value, Probe.Key => cache.Key, _ => cache.Input };
-        return source.view(_rows, _columns, -1).narrow(1, range.Start, range.Length);
+        return source.narrow(1, range.Start, range.Length);
     }
 
     /// <summary>Rows of <c>[B, T, F]</c> at per-sequence columns <c>[B, n]</c> → <c>[B, n, F]</c>.</summary>
@@ -635,17 +741,16 @@ public sealed class CacheSession : IDisposable
         foreach (var tensor in _attention.Concat(_mostAttended)) tensor?.Dispose();
     }
 
-    /// <summary>One layer's caches, flat [rows·columns, features] so that rows can be written with index_copy_.</summary>
+    /// <summary>One layer's caches, <c>[rows, columns, features]</c>: the layer reads them as they are, rows are written through <see cref="LayerRows.Scatter"/>.</summary>
     private sealed class LayerCache : IDisposable
     {
         public LayerCache(int rows, int columns, ModelConfig config, Device device, ScalarType dtype)
         {
-            long n = (long)rows * columns;
-            Input = Allocate(n, config.HiddenSize, dtype, device);
-            Key = Allocate(n, config.KvDim, dtype, device);
-            Value = Allocate(n, config.KvDim, dtype, device);
-            Attention = Allocate(n, config.HiddenSize, dtype, device);
-            Ffn = Allocate(n, config.HiddenSize, dtype, device);
+            Input = Allocate(rows, columns, config.HiddenSize, dtype, device);
+            Key = Allocate(rows, columns, config.KvDim, dtype, device);
+            Value = Allocate(rows, columns, config.KvDim, dtype, device);
+            Attention = Allocate(rows, columns, config.HiddenSize, dtype, device);
+            Ffn = Allocate(rows, columns, config.HiddenSize, dtype, device);
         }
 
         public Tensor Input { get; }
@@ -657,8 +762,8 @@ public sealed class CacheSession : IDisposable
         public long Bytes => new[] { Input, Key, Value, Attention, Ffn }.Sum(t => t.numel() * t.ElementSize);
 
         // Allocated inside a forward's dispose scope, so detached from it: the session owns these.
-        private static Tensor Allocate(long rows, long features, ScalarType dtype, Device device) =>
-            torch.zeros(rows, features, dtype, device).DetachFromDisposeScope();
+        private static Tensor Allocate(long rows, long columns, long features, ScalarType dtype, Device device) =>
+            torch.zeros(rows, columns, features, dtype, device).DetachFromDisposeScope();
 
         public void Dispose()
         {

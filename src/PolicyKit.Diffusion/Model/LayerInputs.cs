@@ -13,6 +13,9 @@ public sealed class LayerInputs
         Causal = causal;
         Cos = cos;
         Sin = sin;
+        // Per-head layouts for the layers' one-call rotation (views and one small tensor per forward, shared by every layer).
+        HeadCos = cos.unsqueeze(2);
+        HeadSignedSin = Rotary.SignedSin(sin).unsqueeze(2);
         PositionIds = positionIds;
         AttentionMask = attentionMask;
         PaddingMask = paddingMask;
@@ -25,6 +28,12 @@ public sealed class LayerInputs
 
     /// <summary>Rotary sin per position, <c>[B or 1, T, headDim]</c> float32.</summary>
     public Tensor Sin { get; }
+
+    /// <summary><see cref="Cos"/> as <c>[B or 1, T, 1, headDim]</c>, broadcast over heads (<see cref="Rotary.ApplyHeads"/>).</summary>
+    public Tensor HeadCos { get; }
+
+    /// <summary><see cref="Rotary.SignedSin"/> of <see cref="Sin"/>, <c>[B or 1, T, 1, headDim]</c>.</summary>
+    public Tensor HeadSignedSin { get; }
 
     /// <summary>Position ids <c>[B or 1, T]</c> int64: <c>cumsum(mask) - 1</c> clamped at 0, so left padding does not shift phases.</summary>
     public Tensor PositionIds { get; }

@@ -1,15 +1,26 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace PolicyKit.Diffusion.Model;
 
 /// <summary>
 /// The rows (sequence columns) one layer computes in one forward, as an <see cref="ILayerCache"/> chose them:
-/// every row, none, or the same number of columns in every sequence of the batch. Tensors it holds belong to
-/// the layer call that produced them (they are freed when the layer returns).
+/// every row, none, one contiguous range, or the same number of columns in every sequence of the batch. Tensors it
+/// holds belong to the layer call that produced them (they are freed when the layer returns).
 /// </summary>
+/// <remarks>
+/// <see cref="Gather"/> and <see cref="Scatter"/> are the one place that moves rows between full-length tensors and
+/// the computed rows, with as few native calls as the shape allows: a range is a view (<c>narrow</c>) and a copy, the
+/// columns of a single sequence one <c>index_select</c> / <c>index_copy_</c>, a batch of different columns the flat index.
+/// </remarks>
 public readonly struct LayerRows
 {
-    private LayerRows(bool isAll, int count, Tensor? columns, Tensor? flatIndex, Tensor? normalisedInput, Tensor? value, int cacheProjectedRows)
+    private readonly int _rangeStart;
+    private readonly bool _isRange;
+    private readonly long[]? _hostColumns;
+
+    private LayerRows(bool isAll, int count, Tensor? columns, Tensor? flatIndex, Tensor? normalisedInput, Tensor? value, int cacheProjectedRows,
+        bool isRange = false, int rangeStart = 0, long[]? hostColumns = null)
     {
         IsAll = isAll;
         Count = count;
@@ -18,6 +29,9 @@ public readonly struct LayerRows
         NormalisedInput = normalisedInput;
         Value = value;
         CacheProjectedRows = cacheProjectedRows;
+        _isRange = isRange;
+        _rangeStart = rangeStart;
+        _hostColumns = hostColumns;
     }
 
     /// <summary>True when every row is computed: the plain forward, no gather or scatter.</summary>
@@ -26,10 +40,19 @@ public readonly struct LayerRows
     /// <summary>Rows computed per sequence (the sequence length when <see cref="IsAll"/>, 0 for none).</summary>
     public int Count { get; }
 
-    /// <summary>The computed columns of each sequence, <c>[B, n]</c> int64; null when <see cref="IsAll"/> or none.</summary>
+    /// <summary>Columns <c>[Start, Start + Count)</c> of every sequence, when the rows are one such range (else null).</summary>
+    public (int Start, int Length)? Range => _isRange ? (_rangeStart, Count) : null;
+
+    /// <summary>
+    /// The computed columns of each sequence, <c>[B, n]</c> int64; null when <see cref="IsAll"/>, none, or a
+    /// <see cref="Range"/> (no index tensor is built for a range).
+    /// </summary>
     public Tensor? Columns { get; }
 
-    /// <summary>The same rows as indices into a flat <c>[B·T, features]</c> tensor, <c>[B·n]</c> int64 (row-major by sequence).</summary>
+    /// <summary>
+    /// The same rows as indices into a flat <c>[B·T, features]</c> tensor, <c>[B·n]</c> int64 (row-major by sequence);
+    /// null when <see cref="Columns"/> is.
+    /// </summary>
     public Tensor? FlatIndex { get; }
 
     /// <summary>The rows' normalised attention input <c>[B, n, hidden]</c> when the cache already computed it (a probe), else null.</summary>
@@ -71,16 +94,91 @@ public readonly struct LayerRows
     }
 
     /// <summary>
-    /// These rows of <paramref name="source"/> <c>[B or 1, T, F]</c> → <c>[B, n, F]</c> (for <see cref="IsAll"/>: the source itself).
+    /// The columns of each sequence given on the host, <paramref name="columns"/> <c>B·n</c> row-major (n &gt; 0, each in
+    /// <c>[0, sequenceLength)</c>): one index tensor for the flat rows and, for a batch of several sequences, one for the columns.
+    /// </summary>
+    public static LayerRows Subset(long[] columns, int batchSize, int sequenceLength, Device device, Tensor? normalisedInput = null, Tensor? value = null,
+        int cacheProjectedRows = 0)
+    {
+        ArgumentNullException.ThrowIfNull(columns);
+        if (batchSize < 1 || columns.Length == 0 || columns.Length % batchSize != 0)
+            throw new ArgumentException($"{columns.Length} columns for {batchSize} sequences: give the same number n > 0 for each", nameof(columns));
+        int n = columns.Length / batchSize;
+        var flat = new long[columns.Length];
+        for (int r = 0; r < batchSize; r++)
+            for (int j = 0; j < n; j++)
+            {
+                var c = columns[r * n + j];
+                if (c < 0 || c >= sequenceLength) throw new ArgumentOutOfRangeException(nameof(columns), $"column {c} is outside [0, {sequenceLength})");
+                flat[r * n + j] = (long)r * sequenceLength + c;
+            }
+        var flatIndex = tensor(flat, [flat.Length], device: device);
+        // One sequence: its flat index is its columns.
+        var columnTensor = batchSize == 1 ? flatIndex.view(1, n) : tensor(columns, [batchSize, n], device: device);
+        return new(false, n, columnTensor, flatIndex, normalisedInput, value, cacheProjectedRows, hostColumns: columns);
+    }
+
+    /// <summary>Columns <c>[start, start + length)</c> (length &gt; 0) of every sequence: no index tensor, rows move as views.</summary>
+    public static LayerRows ContiguousRange(int start, int length, int sequenceLength, Tensor? normalisedInput = null, Tensor? value = null,
+        int cacheProjectedRows = 0)
+    {
+        if (length < 1 || start < 0 || start + (long)length > sequenceLength)
+            throw new ArgumentOutOfRangeException(nameof(start), $"range [{start}, {start + (long)length}) must be non-empty and inside [0, {sequenceLength})");
+        if (length == sequenceLength) return All(sequenceLength) with { CacheProjectedRows = cacheProjectedRows };
+        return new(false, length, null, null, normalisedInput, value, cacheProjectedRows, isRange: true, rangeStart: start);
+    }
+
+    /// <summary>
+    /// Column <paramref name="j"/> of sequence <paramref name="row"/>'s computed rows, read on the host where the rows
+    /// were chosen there (a range, host columns); null when they live only in <see cref="Columns"/>.
+    /// </summary>
+    public long? HostColumn(int row, int j) =>
+        _isRange ? _rangeStart + j : _hostColumns is { } host ? host[row * Count + j] : null;
+
+    /// <summary>
+    /// These rows of <paramref name="source"/> <c>[B or 1, T, ...]</c> → <c>[B (1 for a range or one sequence), n, ...]</c>
+    /// (for <see cref="IsAll"/>: the source itself).
     /// </summary>
     public Tensor Gather(Tensor source)
     {
         if (IsAll) return source;
+        if (_isRange) return source.narrow(1, _rangeStart, Count);
         if (Columns is null) throw new InvalidOperationException("no rows are computed: nothing to gather");
         long b = Columns.shape[0], n = Columns.shape[1];
-        // A flat index_select where the source is one contiguous [B, T, F] block (hidden states); gather for broadcast rotary phases.
-        if (source.shape[0] == b && source.is_contiguous())
-            return source.view(b * source.shape[1], -1).index_select(0, FlatIndex!).view(b, n, -1);
-        return source.expand(b, -1, -1).gather(1, Columns.unsqueeze(-1).expand(b, n, source.shape[2]));
+        // One sequence (or a source shared by every sequence, such as rotary phases of unpadded rows): index dimension 1.
+        if (b == 1) return source.index_select(1, FlatIndex!);
+        var rest = source.shape.Skip(2).ToArray();
+        long[] gathered = [b, n, .. rest];
+        if (source.shape[0] == 1) return source.select(0, 0).index_select(0, Columns.reshape(-1)).view(gathered);
+        // A flat index_select over one contiguous [B, T, ...] block.
+        return source.contiguous().view([b * source.shape[1], .. rest]).index_select(0, FlatIndex!).view(gathered);
+    }
+
+    /// <summary>
+    /// Writes <paramref name="computed"/> <c>[B, n, F]</c> (these rows) into <paramref name="store"/> <c>[B, T, F]</c>
+    /// (contiguous) in place; for <see cref="IsAll"/> a copy of the whole.
+    /// </summary>
+    public void Scatter(Tensor store, Tensor computed)
+    {
+        if (IsAll)
+        {
+            store.copy_(computed.view_as(store));
+            return;
+        }
+        if (_isRange)
+        {
+            using var part = store.narrow(1, _rangeStart, Count);
+            part.copy_(computed);
+            return;
+        }
+        if (Columns is null) throw new InvalidOperationException("no rows are computed: nothing to scatter");
+        if (Columns.shape[0] == 1)
+        {
+            store.index_copy_(1, FlatIndex!, computed);
+            return;
+        }
+        using var flatStore = store.view(store.shape[0] * store.shape[1], -1);
+        using var flatRows = computed.reshape(FlatIndex!.shape[0], -1);
+        flatStore.index_copy_(0, FlatIndex!, flatRows);
     }
 }

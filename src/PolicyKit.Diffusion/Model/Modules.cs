@@ -13,13 +13,22 @@ public sealed class Projection : nn.Module<Tensor, Tensor>
     public readonly Parameter weight;
     public readonly Parameter? bias;
 
-    public Projection(string name, long inFeatures, long outFeatures, bool hasBias, ScalarType dtype, Device device) : base(name)
+    public Projection(string name, long inFeatures, long outFeatures, bool hasBias, ScalarType dtype, Device device)
+        : this(name, torch.empty([outFeatures, inFeatures], dtype, device), hasBias ? torch.empty([outFeatures], dtype, device) : null)
     {
-        weight = new Parameter(torch.empty([outFeatures, inFeatures], dtype, device), requires_grad: false);
+    }
+
+    /// <summary>
+    /// A projection whose parameters are the given tensors themselves (not copies): for rows of a fused weight
+    /// (<see cref="TransformerLayer"/>), so that the fused matmul and this projection read one storage.
+    /// </summary>
+    internal Projection(string name, Tensor weightStorage, Tensor? biasStorage) : base(name)
+    {
+        weight = new Parameter(weightStorage, requires_grad: false);
         register_parameter(nameof(weight), weight);
-        if (hasBias)
+        if (biasStorage is not null)
         {
-            bias = new Parameter(torch.empty([outFeatures], dtype, device), requires_grad: false);
+            bias = new Parameter(biasStorage, requires_grad: false);
             register_parameter(nameof(bias), bias);
         }
     }
@@ -50,13 +59,23 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor x)
     {
-        using var scope = torch.NewDisposeScope();
-        // Casts only for half-precision inputs: each call is a native round trip, and the cached path runs
-        // this on a few rows per layer, where call overhead rather than arithmetic sets the time.
-        bool f32 = x.dtype == ScalarType.Float32;
-        var x32 = f32 ? x : x.to(ScalarType.Float32);
-        var normed = x32 * torch.rsqrt(x32.pow(2).mean([-1L], keepdim: true) + _eps);
-        return (weight * (f32 ? normed : normed.to(x.dtype))).MoveToOuterDisposeScope();
+        // Three new tensors for float32 (the rest in place, the same values as `weight * (x * rsqrt(mean(x²) + eps))`):
+        // the cached path runs this on a few rows per layer, where each native call costs about what its arithmetic does.
+        // Casts only for half-precision inputs.
+        if (x.dtype != ScalarType.Float32)
+        {
+            using var x32 = x.to(ScalarType.Float32);
+            using var normed = Normalise(x32);
+            return normed.to(x.dtype).mul_(weight);
+        }
+        return Normalise(x).mul_(weight);
+    }
+
+    private Tensor Normalise(Tensor x32)
+    {
+        using var square = x32.pow(2);
+        using var inverseRms = square.mean([-1L], keepdim: true).add_(_eps).rsqrt_();
+        return x32 * inverseRms;
     }
 }
 

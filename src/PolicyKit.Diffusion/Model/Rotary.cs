@@ -8,6 +8,11 @@ namespace PolicyKit.Diffusion.Model;
 /// (<c>rotate_half(x) = cat(-x[d/2:], x[:d/2])</c>, frequencies repeated as <c>cat(f, f)</c>), computed in float32
 /// as LLaDA's <c>rope_full_precision</c> and Qwen2 do.
 /// </summary>
+/// <remarks>
+/// <c>rotate_half(x) · sin</c> is computed as <c>roll(x, d/2) · cat(-sin[:d/2], sin[d/2:])</c>: the same products
+/// (negation is exact), bit for bit, in two native calls instead of four. <see cref="SignedSin"/> builds that sine once
+/// per forward, and the layers rotate q and k of all heads in one call (<see cref="ApplyHeads"/>).
+/// </remarks>
 public static class Rotary
 {
     /// <summary><c>1 / theta^(2i/d)</c> for i in [0, d/2), float32, as both reference implementations compute it.</summary>
@@ -28,6 +33,15 @@ public static class Rotary
         return (angles.cos().MoveToOuterDisposeScope(), angles.sin().MoveToOuterDisposeScope());
     }
 
+    /// <summary><c>cat(-sin[..., :d/2], sin[..., d/2:])</c>: the sine that multiplies <c>roll(x, d/2)</c>.</summary>
+    public static Tensor SignedSin(Tensor sin)
+    {
+        var signed = sin.clone();
+        var half = sin.shape[^1] / 2;
+        using (var first = signed.narrow(-1, 0, half)) first.neg_();
+        return signed;
+    }
+
     /// <summary>
     /// Rotates <paramref name="x"/> <c>[B, n, heads·headDim]</c> by <paramref name="cos"/>/<paramref name="sin"/>
     /// <c>[B or 1, n, headDim]</c> (the rows' own positions). Returns the same shape and dtype.
@@ -35,17 +49,27 @@ public static class Rotary
     public static Tensor Apply(Tensor x, Tensor cos, Tensor sin, int headDim)
     {
         using var scope = torch.NewDisposeScope();
-        var b = x.shape[0];
-        var n = x.shape[1];
-        var heads = x.shape[2] / headDim;
-        bool f32 = x.dtype == ScalarType.Float32;
-        var x32 = (f32 ? x : x.to(ScalarType.Float32)).view(b, n, heads, headDim);
-        var half = headDim / 2;
-        var rotated = torch.cat([-x32.narrow(-1, half, half), x32.narrow(-1, 0, half)], -1);
-        var c = cos.unsqueeze(2);
-        var s = sin.unsqueeze(2);
-        var y = (x32 * c + rotated * s).view(b, n, heads * headDim);
-        if (!f32) y = y.to(x.dtype);
-        return y.MoveToOuterDisposeScope();
+        return ApplyHeads(x, cos.unsqueeze(2), SignedSin(sin).unsqueeze(2), headDim).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Rotates every head of <paramref name="x"/> <c>[B, n, heads·headDim]</c> (any stride between rows; q and k heads
+    /// side by side rotate in one call) by <paramref name="cos"/> and <paramref name="signedSin"/> (<see cref="SignedSin"/>),
+    /// both <c>[B or 1, n, 1, headDim]</c> float32. Returns a new contiguous <c>[B, n, heads·headDim]</c> in x's dtype.
+    /// </summary>
+    public static Tensor ApplyHeads(Tensor x, Tensor cos, Tensor signedSin, int headDim)
+    {
+        long b = x.shape[0], n = x.shape[1], width = x.shape[2];
+        if (x.dtype != ScalarType.Float32)
+        {
+            using var x32 = x.to(ScalarType.Float32);
+            using var y32 = ApplyHeads(x32, cos, signedSin, headDim);
+            return y32.to(x.dtype);
+        }
+        using var heads = x.view(b, n, width / headDim, headDim);
+        using var rolled = heads.roll(headDim / 2, -1);
+        using var y = heads * cos;
+        y.add_(rolled.mul_(signedSin));
+        return y.view(b, n, width);
     }
 }

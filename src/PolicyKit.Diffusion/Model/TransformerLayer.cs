@@ -31,17 +31,50 @@ public sealed class TransformerLayer : nn.Module
         NumKvHeads = config.NumKvHeads;
         HeadDim = config.HeadDim;
         long h = config.HiddenSize, q = (long)config.NumHeads * config.HeadDim, kv = config.KvDim, i = config.IntermediateSize;
+        _queryWidth = q;
+        _keyValueWidth = kv;
+        _intermediate = i;
+        // The fused weights own the storage; each projection's parameters are a row range of it (narrow along dim 0
+        // of a contiguous matrix is itself contiguous), so loading, training and saving see the separate parameters
+        // and the fused matmuls read the same memory: they cannot go stale.
+        _qkvWeight = torch.empty([q + 2 * kv, h], dtype, device).DetachFromDisposeScope();
+        _qkvBias = config.QkvBias ? torch.empty([q + 2 * kv], dtype, device).DetachFromDisposeScope() : null;
+        _gateUpWeight = torch.empty([2 * i, h], dtype, device).DetachFromDisposeScope();
+        _qkWeight = _qkvWeight.narrow(0, 0, q + kv).DetachFromDisposeScope();
+        _qkBias = _qkvBias?.narrow(0, 0, q + kv).DetachFromDisposeScope();
         attn_norm = new RmsNorm(nameof(attn_norm), h, config.RmsNormEps, dtype, device);
-        q_proj = new Projection(nameof(q_proj), h, q, config.QkvBias, dtype, device);
-        k_proj = new Projection(nameof(k_proj), h, kv, config.QkvBias, dtype, device);
-        v_proj = new Projection(nameof(v_proj), h, kv, config.QkvBias, dtype, device);
+        q_proj = new Projection(nameof(q_proj), Rows(_qkvWeight, 0, q), _qkvBias is null ? null : Rows(_qkvBias, 0, q));
+        k_proj = new Projection(nameof(k_proj), Rows(_qkvWeight, q, kv), _qkvBias is null ? null : Rows(_qkvBias, q, kv));
+        v_proj = new Projection(nameof(v_proj), Rows(_qkvWeight, q + kv, kv), _qkvBias is null ? null : Rows(_qkvBias, q + kv, kv));
         o_proj = new Projection(nameof(o_proj), q, h, false, dtype, device);
         ffn_norm = new RmsNorm(nameof(ffn_norm), h, config.RmsNormEps, dtype, device);
-        gate_proj = new Projection(nameof(gate_proj), h, i, false, dtype, device);
-        up_proj = new Projection(nameof(up_proj), h, i, false, dtype, device);
+        gate_proj = new Projection(nameof(gate_proj), Rows(_gateUpWeight, 0, i), null);
+        up_proj = new Projection(nameof(up_proj), Rows(_gateUpWeight, i, i), null);
         down_proj = new Projection(nameof(down_proj), i, h, false, dtype, device);
         RegisterComponents();
+        // Not parameters (checkpoints and the optimizer see the projections'), not persistent: freed with the module.
+        register_buffer("qkv_fused_weight", _qkvWeight, persistent: false);
+        if (_qkvBias is not null) register_buffer("qkv_fused_bias", _qkvBias, persistent: false);
+        register_buffer("gate_up_fused_weight", _gateUpWeight, persistent: false);
     }
+
+    private static Tensor Rows(Tensor fused, long start, long length) => fused.narrow(0, start, length).DetachFromDisposeScope();
+
+    private readonly long _queryWidth, _keyValueWidth, _intermediate;
+    /// <summary>q, k and v weights as one <c>[q + 2kv, hidden]</c> matrix (and bias): one matmul for the three in inference.</summary>
+    private readonly Tensor _qkvWeight;
+    private readonly Tensor? _qkvBias;
+    /// <summary>The q and k rows of <see cref="_qkvWeight"/> (a view): for rows whose V the cache already projected.</summary>
+    private readonly Tensor _qkWeight;
+    private readonly Tensor? _qkBias;
+    /// <summary>gate and up weights as one <c>[2·intermediate, hidden]</c> matrix.</summary>
+    private readonly Tensor _gateUpWeight;
+
+    /// <summary>
+    /// True when the forward may use the fused weights: without autograd (inference), as gradients must reach the
+    /// separate parameters (the fused tensors are not parameters). Same values either way, up to float rounding.
+    /// </summary>
+    private static bool Fused => !torch.is_grad_enabled();
 
     public int Index { get; }
     public int NumHeads { get; }
@@ -96,8 +129,17 @@ public sealed class TransformerLayer : nn.Module
     public Tensor Mlp(Tensor x)
     {
         using var scope = torch.NewDisposeScope();
-        var y = down_proj.forward(nn.functional.silu(gate_proj.forward(x)) * up_proj.forward(x));
-        return y.MoveToOuterDisposeScope();
+        Tensor gated;
+        if (Fused)
+        {
+            var gateUp = nn.functional.linear(x, _gateUpWeight);  // [B, n, 2·intermediate]: one matmul
+            gated = nn.functional.silu(gateUp.narrow(-1, 0, _intermediate)).mul_(gateUp.narrow(-1, _intermediate, _intermediate));
+        }
+        else
+        {
+            gated = nn.functional.silu(gate_proj.forward(x)) * up_proj.forward(x);
+        }
+        return down_proj.forward(gated).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -119,8 +161,7 @@ public sealed class TransformerLayer : nn.Module
         if (rows.Count > 0)
         {
             var x = rows.NormalisedInput ?? NormAttentionInput(rows.Gather(hidden));
-            var (q, k) = RotatedQueryAndKey(x, rows, inputs);
-            var v = rows.Value ?? ProjectValue(x);
+            var (q, k, v) = ProjectRotated(x, rows, inputs);
             var (keys, values) = cache?.UpdateKeyValue(this, rows, x, q, k, v) ?? (k, v);
             // A cache that drops the far suffix returns the keys before it only; the padding mask follows.
             keyLength = keys.shape[1];
@@ -141,17 +182,32 @@ public sealed class TransformerLayer : nn.Module
         return output.MoveToOuterDisposeScope();
     }
 
-    /// <summary>The rows' q and k, rotated by their own positions' phases.</summary>
-    private (Tensor Query, Tensor Key) RotatedQueryAndKey(Tensor x, in LayerRows rows, LayerInputs inputs)
+    /// <summary>
+    /// The rows' q and k, rotated by their own positions' phases, and their V (the cache's probe V when it has one):
+    /// with the fused weights one matmul and one rotation for all heads of q and k.
+    /// </summary>
+    private (Tensor Query, Tensor Key, Tensor Value) ProjectRotated(Tensor x, in LayerRows rows, LayerInputs inputs)
     {
-        var q = ProjectQuery(x);
-        var k = ProjectKey(x);
-        // Every row: two rotary calls. A [B, T, q + kv] concatenation here doubled the CLI's minor page faults per
-        // generation (32k -> 55-87k on the shipped model) and made an uncached generation 20-30 % slower.
-        if (rows.IsAll) return (ApplyRotary(q, inputs.Cos, inputs.Sin), ApplyRotary(k, inputs.Cos, inputs.Sin));
-        // A few rows: q and k rotate with the same gathered phases in one call, where call overhead sets the time.
-        var qk = ApplyRotary(torch.cat([q, k], -1), rows.Gather(inputs.Cos), rows.Gather(inputs.Sin));
-        var queryWidth = q.shape[2];
-        return (qk.narrow(-1, 0, queryWidth), qk.narrow(-1, queryWidth, qk.shape[2] - queryWidth));
+        var cos = rows.Gather(inputs.HeadCos);
+        var sin = rows.Gather(inputs.HeadSignedSin);
+        if (!Fused)
+        {
+            return (Rotary.ApplyHeads(ProjectQuery(x), cos, sin, HeadDim), Rotary.ApplyHeads(ProjectKey(x), cos, sin, HeadDim),
+                rows.Value ?? ProjectValue(x));
+        }
+        var projected = rows.Value is null ? nn.functional.linear(x, _qkvWeight, _qkvBias) : nn.functional.linear(x, _qkWeight, _qkBias);
+        var queryKey = Rotary.ApplyHeads(rows.Value is null ? projected.narrow(-1, 0, _queryWidth + _keyValueWidth) : projected, cos, sin, HeadDim);
+        return (queryKey.narrow(-1, 0, _queryWidth), queryKey.narrow(-1, _queryWidth, _keyValueWidth),
+            rows.Value ?? projected.narrow(-1, _queryWidth + _keyValueWidth, _keyValueWidth));
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _qkWeight.Dispose();
+            _qkBias?.Dispose();
+        }
+        base.Dispose(disposing);
     }
 }
