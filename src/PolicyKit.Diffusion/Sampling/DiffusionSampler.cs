@@ -139,44 +139,47 @@ public sealed class DiffusionSampler
 
         if (o.ForbidEos) logits[TensorIndex.Ellipsis, o.EosTokenId!.Value] = float.NegativeInfinity;
 
+        // Every row at once ([B, L]); only the random draws go row by row, each from its own stream.
+        Tensor chosen;
+        if (o.Temperature > 0)
+        {
+            // Gumbel-max in float64, as LLaDA does it: argmax exp(logits) / (-log u)^T.
+            var l64 = logits.to_type(ScalarType.Float64);
+            var u = stack(Enumerable.Range(0, rows).Select(r => rand([length, l64.shape[2]], ScalarType.Float64, generator: generators[r])).ToArray()).to(l64.device);
+            chosen = (l64.exp() / (-u.log()).pow(o.Temperature)).argmax(-1);
+        }
+        else
+        {
+            chosen = logits.argmax(-1);
+        }
+
+        Tensor score;
+        if (o.Confidence == ConfidenceKind.Random)
+        {
+            score = stack(Enumerable.Range(0, rows).Select(r => rand(length, ScalarType.Float64, generator: generators[r])).ToArray()).to(logits.device);
+        }
+        else
+        {
+            // LLaDA's generate.py takes the softmax of the model's own logits (not of the float64 noisy ones), so
+            // exact ties between positions, broken to the left, are the reference's ties.
+            var p = (o.ConfidencePrecision == ConfidencePrecision.Float64 ? logits.to_type(ScalarType.Float64) : logits).softmax(-1);
+            score = o.Confidence switch
+            {
+                ConfidenceKind.Probability => p.gather(-1, chosen.unsqueeze(-1)).squeeze(-1),
+                ConfidenceKind.Margin => MarginOf(p),
+                _ => (p * (p + 1e-10).log()).sum(-1),
+            };
+        }
+
+        // One device→host copy for the step: the predicted ids (exact in float64) beside the scores, [B, 2L].
+        var host = cat([chosen.to_type(ScalarType.Float64), score.to_type(ScalarType.Float64)], 1).cpu().data<double>().ToArray();
         var prediction = new long[rows][];
         var confidence = new double[rows][];
         for (int r = 0; r < rows; r++)
         {
-            var rowLogits = logits[r];  // [L, V]
-            Tensor chosen;
-            if (o.Temperature > 0)
-            {
-                // Gumbel-max in float64, as LLaDA does it: argmax exp(logits) / (-log u)^T.
-                var l64 = rowLogits.to_type(ScalarType.Float64);
-                var u = rand(l64.shape, ScalarType.Float64, generator: generators[r]).to(l64.device);
-                chosen = (l64.exp() / (-u.log()).pow(o.Temperature)).argmax(-1);
-            }
-            else
-            {
-                chosen = rowLogits.argmax(-1);
-            }
-
-            Tensor score;
-            if (o.Confidence == ConfidenceKind.Random)
-            {
-                score = rand(length, ScalarType.Float64, generator: generators[r]);
-            }
-            else
-            {
-                // LLaDA's generate.py takes the softmax of the model's own logits (not of the float64 noisy ones), so
-                // exact ties between positions, broken to the left, are the reference's ties.
-                var p = (o.ConfidencePrecision == ConfidencePrecision.Float64 ? rowLogits.to_type(ScalarType.Float64) : rowLogits).softmax(-1);
-                score = o.Confidence switch
-                {
-                    ConfidenceKind.Probability => p.gather(-1, chosen.unsqueeze(-1)).squeeze(-1),
-                    ConfidenceKind.Margin => MarginOf(p),
-                    _ => (p * (p + 1e-10).log()).sum(-1),
-                };
-            }
-
-            prediction[r] = chosen.cpu().data<long>().ToArray();
-            confidence[r] = score.cpu().to_type(ScalarType.Float64).data<double>().ToArray();
+            prediction[r] = new long[length];
+            for (int j = 0; j < length; j++) prediction[r][j] = (long)host[r * 2 * length + j];
+            confidence[r] = host.AsSpan(r * 2 * length + length, length).ToArray();
         }
         return (prediction, confidence);
     }
