@@ -37,38 +37,53 @@ public sealed class TransformerLayer : nn.Module
         // The fused weights own the storage; each projection's parameters are a row range of it (narrow along dim 0
         // of a contiguous matrix is itself contiguous), so loading, training and saving see the separate parameters
         // and the fused matmuls read the same memory: they cannot go stale.
-        _qkvWeight = torch.empty([q + 2 * kv, h], dtype, device).DetachFromDisposeScope();
-        _qkvBias = config.QkvBias ? torch.empty([q + 2 * kv], dtype, device).DetachFromDisposeScope() : null;
-        _gateUpWeight = torch.empty([2 * i, h], dtype, device).DetachFromDisposeScope();
-        _qkWeight = _qkvWeight.narrow(0, 0, q + kv).DetachFromDisposeScope();
-        _qkBias = _qkvBias?.narrow(0, 0, q + kv).DetachFromDisposeScope();
+        _fused = new FusedWeights(
+            torch.empty([q + 2 * kv, h], dtype, device).DetachFromDisposeScope(),
+            config.QkvBias ? torch.empty([q + 2 * kv], dtype, device).DetachFromDisposeScope() : null,
+            torch.empty([2 * i, h], dtype, device).DetachFromDisposeScope(),
+            q + kv);
+        var (qkvWeight, qkvBias, gateUpWeight) = (_fused.Qkv, _fused.QkvBias, _fused.GateUp);
         attn_norm = new RmsNorm(nameof(attn_norm), h, config.RmsNormEps, dtype, device);
-        q_proj = new Projection(nameof(q_proj), Rows(_qkvWeight, 0, q), _qkvBias is null ? null : Rows(_qkvBias, 0, q));
-        k_proj = new Projection(nameof(k_proj), Rows(_qkvWeight, q, kv), _qkvBias is null ? null : Rows(_qkvBias, q, kv));
-        v_proj = new Projection(nameof(v_proj), Rows(_qkvWeight, q + kv, kv), _qkvBias is null ? null : Rows(_qkvBias, q + kv, kv));
+        q_proj = new Projection(nameof(q_proj), Rows(qkvWeight, 0, q), qkvBias is null ? null : Rows(qkvBias, 0, q));
+        k_proj = new Projection(nameof(k_proj), Rows(qkvWeight, q, kv), qkvBias is null ? null : Rows(qkvBias, q, kv));
+        v_proj = new Projection(nameof(v_proj), Rows(qkvWeight, q + kv, kv), qkvBias is null ? null : Rows(qkvBias, q + kv, kv));
         o_proj = new Projection(nameof(o_proj), q, h, false, dtype, device);
         ffn_norm = new RmsNorm(nameof(ffn_norm), h, config.RmsNormEps, dtype, device);
-        gate_proj = new Projection(nameof(gate_proj), Rows(_gateUpWeight, 0, i), null);
-        up_proj = new Projection(nameof(up_proj), Rows(_gateUpWeight, i, i), null);
+        gate_proj = new Projection(nameof(gate_proj), Rows(gateUpWeight, 0, i), null);
+        up_proj = new Projection(nameof(up_proj), Rows(gateUpWeight, i, i), null);
         down_proj = new Projection(nameof(down_proj), i, h, false, dtype, device);
-        RegisterComponents();
         // Not parameters (checkpoints and the optimizer see the projections'), not persistent: freed with the module.
-        register_buffer("qkv_fused_weight", _qkvWeight, persistent: false);
-        if (_qkvBias is not null) register_buffer("qkv_fused_bias", _qkvBias, persistent: false);
-        register_buffer("gate_up_fused_weight", _gateUpWeight, persistent: false);
+        // Registered by hand, as RegisterComponents would make any Tensor field a persistent buffer.
+        register_buffer("qkv_fused_weight", _fused.Qkv, persistent: false);
+        if (_fused.QkvBias is not null) register_buffer("qkv_fused_bias", _fused.QkvBias, persistent: false);
+        register_buffer("gate_up_fused_weight", _fused.GateUp, persistent: false);
+        RegisterComponents();
     }
 
     private static Tensor Rows(Tensor fused, long start, long length) => fused.narrow(0, start, length).DetachFromDisposeScope();
 
     private readonly long _queryWidth, _keyValueWidth, _intermediate;
-    /// <summary>q, k and v weights as one <c>[q + 2kv, hidden]</c> matrix (and bias): one matmul for the three in inference.</summary>
-    private readonly Tensor _qkvWeight;
-    private readonly Tensor? _qkvBias;
-    /// <summary>The q and k rows of <see cref="_qkvWeight"/> (a view): for rows whose V the cache already projected.</summary>
-    private readonly Tensor _qkWeight;
-    private readonly Tensor? _qkBias;
-    /// <summary>gate and up weights as one <c>[2·intermediate, hidden]</c> matrix.</summary>
-    private readonly Tensor _gateUpWeight;
+    private readonly FusedWeights _fused;
+
+    /// <summary>
+    /// q, k and v weights as one <c>[q + 2kv, hidden]</c> matrix (and bias), gate and up as one <c>[2·intermediate, hidden]</c>
+    /// matrix: one matmul each in inference. <c>QkWeight</c> is the q and k rows (a view), for rows whose V the
+    /// cache already projected. Kept out of the module's own fields, which RegisterComponents would register.
+    /// </summary>
+    /// <summary>The fused q/k/v weight (for tests: its row ranges are the projections' parameters).</summary>
+    internal Tensor FusedQkvWeight => _fused.Qkv;
+
+    /// <summary>The fused gate/up weight.</summary>
+    internal Tensor FusedGateUpWeight => _fused.GateUp;
+
+    private sealed class FusedWeights(Tensor qkv, Tensor? qkvBias, Tensor gateUp, long queryKeyWidth)
+    {
+        public Tensor Qkv { get; } = qkv;
+        public Tensor? QkvBias { get; } = qkvBias;
+        public Tensor GateUp { get; } = gateUp;
+        public Tensor QkWeight { get; } = qkv.narrow(0, 0, queryKeyWidth).DetachFromDisposeScope();
+        public Tensor? QkBias { get; } = qkvBias?.narrow(0, 0, queryKeyWidth).DetachFromDisposeScope();
+    }
 
     /// <summary>
     /// True when the forward may use the fused weights: without autograd (inference), as gradients must reach the
@@ -132,7 +147,7 @@ public sealed class TransformerLayer : nn.Module
         Tensor gated;
         if (Fused)
         {
-            var gateUp = nn.functional.linear(x, _gateUpWeight);  // [B, n, 2·intermediate]: one matmul
+            var gateUp = nn.functional.linear(x, _fused.GateUp);  // [B, n, 2·intermediate]: one matmul
             gated = nn.functional.silu(gateUp.narrow(-1, 0, _intermediate)).mul_(gateUp.narrow(-1, _intermediate, _intermediate));
         }
         else
@@ -195,7 +210,7 @@ public sealed class TransformerLayer : nn.Module
             return (Rotary.ApplyHeads(ProjectQuery(x), cos, sin, HeadDim), Rotary.ApplyHeads(ProjectKey(x), cos, sin, HeadDim),
                 rows.Value ?? ProjectValue(x));
         }
-        var projected = rows.Value is null ? nn.functional.linear(x, _qkvWeight, _qkvBias) : nn.functional.linear(x, _qkWeight, _qkBias);
+        var projected = rows.Value is null ? nn.functional.linear(x, _fused.Qkv, _fused.QkvBias) : nn.functional.linear(x, _fused.QkWeight, _fused.QkBias);
         var queryKey = Rotary.ApplyHeads(rows.Value is null ? projected.narrow(-1, 0, _queryWidth + _keyValueWidth) : projected, cos, sin, HeadDim);
         return (queryKey.narrow(-1, 0, _queryWidth), queryKey.narrow(-1, _queryWidth, _keyValueWidth),
             rows.Value ?? projected.narrow(-1, _queryWidth + _keyValueWidth, _keyValueWidth));
@@ -205,8 +220,12 @@ public sealed class TransformerLayer : nn.Module
     {
         if (disposing)
         {
-            _qkWeight.Dispose();
-            _qkBias?.Dispose();
+            // Non-persistent buffers are not listed with the module's buffers: freed here (a second Dispose is a no-op).
+            _fused.QkWeight.Dispose();
+            _fused.QkBias?.Dispose();
+            _fused.Qkv.Dispose();
+            _fused.QkvBias?.Dispose();
+            _fused.GateUp.Dispose();
         }
         base.Dispose(disposing);
     }
