@@ -28,6 +28,7 @@ public sealed class DiffusionTransformer : nn.Module
         // A non-persistent buffer: freed with the module, never read from or written to a checkpoint.
         _inverseFrequencies = Rotary.InverseFrequencies(config.HeadDim, config.RopeTheta, device).DetachFromDisposeScope();
         register_buffer("rotary_inverse_frequencies", _inverseFrequencies, persistent: false);
+        _rotary = RotaryTable.Create(Math.Min(config.MaxSequenceLength, RotaryTable.MaxLength), _inverseFrequencies);
         register_module(nameof(embed_tokens), embed_tokens);
         register_module(nameof(layers), layers);
         register_module(nameof(norm), norm);
@@ -39,6 +40,43 @@ public sealed class DiffusionTransformer : nn.Module
     }
 
     private readonly Tensor _inverseFrequencies;
+    private readonly RotaryTable _rotary;
+
+    /// <summary>
+    /// The rotary phases of positions <c>[0, Length)</c>, computed once: an unpadded forward narrows them instead of
+    /// computing its own (the same values bit for bit: each position's phases depend on that position only).
+    /// </summary>
+    private sealed class RotaryTable(int length, Tensor cos, Tensor sin, Tensor headCos, Tensor headSignedSin) : IDisposable
+    {
+        /// <summary>Longest table kept (6 MB of float32 at head dim 128); longer sequences compute their phases per forward.</summary>
+        public const int MaxLength = 4096;
+
+        public int Length { get; } = length;
+        public Tensor Cos { get; } = cos;
+        public Tensor Sin { get; } = sin;
+        public Tensor HeadCos { get; } = headCos;
+        public Tensor HeadSignedSin { get; } = headSignedSin;
+
+        public static RotaryTable Create(int length, Tensor inverseFrequencies)
+        {
+            using var scope = torch.NewDisposeScope();
+            using var positions = torch.arange(length, ScalarType.Int64, inverseFrequencies.device).unsqueeze(0);
+            var (cos, sin) = Rotary.CosSin(positions, inverseFrequencies);  // [1, length, headDim]
+            return new RotaryTable(length, cos.DetachFromDisposeScope(), sin.DetachFromDisposeScope(),
+                cos.unsqueeze(2).DetachFromDisposeScope(), Rotary.SignedSin(sin).unsqueeze(2).DetachFromDisposeScope());
+        }
+
+        public void Dispose()
+        {
+            Cos.Dispose(); Sin.Dispose(); HeadCos.Dispose(); HeadSignedSin.Dispose();
+        }
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) _rotary.Dispose();
+        base.Dispose(disposing);
+    }
 
     public ModelConfig Config { get; }
 
@@ -129,6 +167,9 @@ public sealed class DiffusionTransformer : nn.Module
             // Every query keeps its own key, so a left-pad row (no real key before it) stays finite instead of NaN.
             attention = attention is null ? lowerTriangle : (lowerTriangle & attention).logical_or_(torch.eye(t, t, ScalarType.Bool, device).view(1, 1, t, t));
         }
+        if (paddingMask is null && t <= _rotary.Length)
+            return new LayerInputs(_rotary.Cos.narrow(1, 0, t), _rotary.Sin.narrow(1, 0, t), positions, attention, paddingMask, b, t, causal,
+                _rotary.HeadCos.narrow(1, 0, t), _rotary.HeadSignedSin.narrow(1, 0, t));
         var (cos, sin) = Rotary.CosSin(positions, _inverseFrequencies);
         return new LayerInputs(cos, sin, positions, attention, paddingMask, b, t, causal);
     }

@@ -8,14 +8,19 @@ namespace PolicyKit.Diffusion.Model;
 /// </summary>
 public sealed class LayerInputs
 {
-    public LayerInputs(Tensor cos, Tensor sin, Tensor positionIds, Tensor? attentionMask, Tensor? paddingMask, int batchSize, int sequenceLength, bool causal = false)
+    /// <summary>
+    /// The tensors of one forward (see the properties). <paramref name="headCos"/> and <paramref name="headSignedSin"/> are
+    /// <see cref="HeadCos"/> and <see cref="HeadSignedSin"/> where the caller has them already; null: built from cos and sin.
+    /// </summary>
+    public LayerInputs(Tensor cos, Tensor sin, Tensor positionIds, Tensor? attentionMask, Tensor? paddingMask, int batchSize, int sequenceLength, bool causal = false,
+        Tensor? headCos = null, Tensor? headSignedSin = null)
     {
         Causal = causal;
         Cos = cos;
         Sin = sin;
         // Per-head layouts for the layers' one-call rotation (views and one small tensor per forward, shared by every layer).
-        HeadCos = cos.unsqueeze(2);
-        HeadSignedSin = Rotary.SignedSin(sin).unsqueeze(2);
+        HeadCos = headCos ?? cos.unsqueeze(2);
+        HeadSignedSin = headSignedSin ?? Rotary.SignedSin(sin).unsqueeze(2);
         PositionIds = positionIds;
         AttentionMask = attentionMask;
         PaddingMask = paddingMask;

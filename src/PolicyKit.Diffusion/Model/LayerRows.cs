@@ -44,14 +44,14 @@ public readonly struct LayerRows
     public (int Start, int Length)? Range => _isRange ? (_rangeStart, Count) : null;
 
     /// <summary>
-    /// The computed columns of each sequence, <c>[B, n]</c> int64; null when <see cref="IsAll"/>, none, or a
-    /// <see cref="Range"/> (no index tensor is built for a range).
+    /// The computed columns of each sequence, <c>[B, n]</c> int64; null when <see cref="IsAll"/>, none, a
+    /// <see cref="Range"/> (no index tensor is built for a range) or host columns of one sequence (<see cref="FlatIndex"/> is them).
     /// </summary>
     public Tensor? Columns { get; }
 
     /// <summary>
     /// The same rows as indices into a flat <c>[B·T, features]</c> tensor, <c>[B·n]</c> int64 (row-major by sequence);
-    /// null when <see cref="Columns"/> is.
+    /// null when <see cref="IsAll"/>, none or a <see cref="Range"/>.
     /// </summary>
     public Tensor? FlatIndex { get; }
 
@@ -113,8 +113,8 @@ public readonly struct LayerRows
                 flat[r * n + j] = (long)r * sequenceLength + c;
             }
         var flatIndex = tensor(flat, [flat.Length], device: device);
-        // One sequence: its flat index is its columns.
-        var columnTensor = batchSize == 1 ? flatIndex.view(1, n) : tensor(columns, [batchSize, n], device: device);
+        // One sequence: its flat index is its columns, and every gather or scatter goes by the flat index.
+        var columnTensor = batchSize == 1 ? null : tensor(columns, [batchSize, n], device: device);
         return new(false, n, columnTensor, flatIndex, normalisedInput, value, cacheProjectedRows, hostColumns: columns);
     }
 
@@ -143,10 +143,10 @@ public readonly struct LayerRows
     {
         if (IsAll) return source;
         if (_isRange) return source.narrow(1, _rangeStart, Count);
-        if (Columns is null) throw new InvalidOperationException("no rows are computed: nothing to gather");
+        if (FlatIndex is null) throw new InvalidOperationException("no rows are computed: nothing to gather");
+        // One sequence: index dimension 1 (its flat index is its columns).
+        if (Columns is null || Columns.shape[0] == 1) return source.index_select(1, FlatIndex);
         long b = Columns.shape[0], n = Columns.shape[1];
-        // One sequence (or a source shared by every sequence, such as rotary phases of unpadded rows): index dimension 1.
-        if (b == 1) return source.index_select(1, FlatIndex!);
         var rest = source.shape.Skip(2).ToArray();
         long[] gathered = [b, n, .. rest];
         if (source.shape[0] == 1) return source.select(0, 0).index_select(0, Columns.reshape(-1)).view(gathered);
@@ -171,8 +171,8 @@ public readonly struct LayerRows
             part.copy_(computed);
             return;
         }
-        if (Columns is null) throw new InvalidOperationException("no rows are computed: nothing to scatter");
-        if (Columns.shape[0] == 1)
+        if (FlatIndex is null) throw new InvalidOperationException("no rows are computed: nothing to scatter");
+        if (Columns is null || Columns.shape[0] == 1)
         {
             store.index_copy_(1, FlatIndex!, computed);
             return;
