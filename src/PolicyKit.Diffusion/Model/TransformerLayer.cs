@@ -52,8 +52,8 @@ public sealed class TransformerLayer : nn.Module
         gate_proj = new Projection(nameof(gate_proj), Rows(gateUpWeight, 0, i), null);
         up_proj = new Projection(nameof(up_proj), Rows(gateUpWeight, i, i), null);
         down_proj = new Projection(nameof(down_proj), i, h, false, dtype, device);
-        // Not parameters (checkpoints and the optimizer see the projections'), not persistent: freed with the module.
-        // Registered by hand, as RegisterComponents would make any Tensor field a persistent buffer.
+        // Not parameters (checkpoints and the optimizer see the projections'), and non-persistent buffers: never in
+        // a state dict. Dispose frees them.
         register_buffer("qkv_fused_weight", _fused.Qkv, persistent: false);
         if (_fused.QkvBias is not null) register_buffer("qkv_fused_bias", _fused.QkvBias, persistent: false);
         register_buffer("gate_up_fused_weight", _fused.GateUp, persistent: false);
@@ -65,17 +65,17 @@ public sealed class TransformerLayer : nn.Module
     private readonly long _queryWidth, _keyValueWidth, _intermediate;
     private readonly FusedWeights _fused;
 
-    /// <summary>
-    /// q, k and v weights as one <c>[q + 2kv, hidden]</c> matrix (and bias), gate and up as one <c>[2·intermediate, hidden]</c>
-    /// matrix: one matmul each in inference. <c>QkWeight</c> is the q and k rows (a view), for rows whose V the
-    /// cache already projected. Kept out of the module's own fields, which RegisterComponents would register.
-    /// </summary>
     /// <summary>The fused q/k/v weight (for tests: its row ranges are the projections' parameters).</summary>
     internal Tensor FusedQkvWeight => _fused.Qkv;
 
     /// <summary>The fused gate/up weight.</summary>
     internal Tensor FusedGateUpWeight => _fused.GateUp;
 
+    /// <summary>
+    /// q, k and v weights as one <c>[q + 2kv, hidden]</c> matrix (and bias), gate and up as one <c>[2·intermediate, hidden]</c>
+    /// matrix: one matmul each in inference. <c>QkWeight</c> is the q and k rows (a view), for rows whose V the
+    /// cache already projected. Kept out of the module's own fields, which RegisterComponents would register.
+    /// </summary>
     private sealed class FusedWeights(Tensor qkv, Tensor? qkvBias, Tensor gateUp, long queryKeyWidth)
     {
         public Tensor Qkv { get; } = qkv;
