@@ -36,35 +36,45 @@ internal static class BenchReport
         return sb.ToString();
     }
 
-    /// <summary>Accuracy (y) against speedup (x, log scale), one marker per policy and task, a colour per task.</summary>
+    /// <summary>
+    /// Accuracy (y) against speedup (x, log scale, one scale for all panels): a panel per task, one marker per
+    /// policy, the threshold-decoding variants (<c>+t</c>) in a second colour, and a dashed line at none's accuracy so
+    /// a policy's cost in answers reads as its distance below the line.
+    /// </summary>
     public static string Svg(IReadOnlyList<BenchResult> results)
     {
-        const int width = 720, height = 420, left = 60, right = 200, top = 20, bottom = 50;
-        double maxSpeed = Math.Max(2, results.Max(r => r.Speedup) * 1.2);
-        double X(double s) => left + (Math.Log(Math.Max(s, 0.5)) - Math.Log(0.5)) / (Math.Log(maxSpeed) - Math.Log(0.5)) * (width - left - right);
-        double Y(double? a) => top + (1 - (a ?? 0)) * (height - top - bottom);
-        string[] colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"];
+        const int panelWidth = 340, height = 380, left = 56, right = 16, top = 34, bottom = 46;
         var tasks = results.Select(r => r.Task).Distinct().ToList();
+        int width = tasks.Count * panelWidth;
+        double maxSpeed = Math.Max(2, results.Max(r => r.Speedup) * 1.2);
+        double Y(double? a) => top + (1 - (a ?? 0)) * (height - top - bottom);
 
         var sb = SvgDocument.Begin(width, height);
-        sb.AppendLine(CultureInfo.InvariantCulture, $"<line x1=\"{left}\" y1=\"{height - bottom}\" x2=\"{width - right}\" y2=\"{height - bottom}\" stroke=\"black\"/>");
-        sb.AppendLine(CultureInfo.InvariantCulture, $"<line x1=\"{left}\" y1=\"{top}\" x2=\"{left}\" y2=\"{height - bottom}\" stroke=\"black\"/>");
-        foreach (var s in new[] { 0.5, 1, 2, 4, 8, 16, 32 }.Where(s => s <= maxSpeed))
-            sb.AppendLine(string.Create(CultureInfo.InvariantCulture, $"<text x=\"{X(s):F0}\" y=\"{height - bottom + 16}\" text-anchor=\"middle\">{s}x</text>"));
-        foreach (var a in new[] { 0, 0.25, 0.5, 0.75, 1.0 })
-            sb.AppendLine(string.Create(CultureInfo.InvariantCulture, $"<text x=\"{left - 6}\" y=\"{Y(a) + 4:F0}\" text-anchor=\"end\">{a:P0}</text>"));
-        sb.AppendLine(CultureInfo.InvariantCulture, $"<text x=\"{(left + width - right) / 2}\" y=\"{height - 10}\" text-anchor=\"middle\">wall-clock speedup against none (log scale)</text>");
-        sb.AppendLine(CultureInfo.InvariantCulture, $"<text x=\"14\" y=\"{(top + height - bottom) / 2}\" transform=\"rotate(-90 14 {(top + height - bottom) / 2})\" text-anchor=\"middle\">accuracy (exact match)</text>");
-        foreach (var r in results)
+        for (int t = 0; t < tasks.Count; t++)
         {
-            var colour = colours[tasks.IndexOf(r.Task) % colours.Length];
-            sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
-                $"<circle cx=\"{X(r.Speedup):F1}\" cy=\"{Y(r.Accuracy):F1}\" r=\"4\" fill=\"{colour}\"><title>{SvgDocument.Escape(r.Policy)} / {SvgDocument.Escape(r.Task)}: {Percent(r.Accuracy)}, {r.Speedup:F2}x</title></circle>"));
-            sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
-                $"<text x=\"{X(r.Speedup) + 6:F1}\" y=\"{Y(r.Accuracy) - 4:F1}\" fill=\"{colour}\" font-size=\"9\">{SvgDocument.Escape(r.Policy)}</text>"));
+            int x0 = t * panelWidth + left, x1 = (t + 1) * panelWidth - right;
+            double X(double s) => x0 + (Math.Log(Math.Max(s, 0.5)) - Math.Log(0.5)) / (Math.Log(maxSpeed) - Math.Log(0.5)) * (x1 - x0);
+            var rows = results.Where(r => r.Task == tasks[t]).ToList();
+            sb.AppendLine(CultureInfo.InvariantCulture, $"<text x=\"{(x0 + x1) / 2}\" y=\"18\" text-anchor=\"middle\" font-size=\"13\" font-weight=\"bold\">{SvgDocument.Escape(tasks[t])}</text>");
+            sb.AppendLine(CultureInfo.InvariantCulture, $"<line x1=\"{x0}\" y1=\"{height - bottom}\" x2=\"{x1}\" y2=\"{height - bottom}\" stroke=\"black\"/>");
+            sb.AppendLine(CultureInfo.InvariantCulture, $"<line x1=\"{x0}\" y1=\"{top}\" x2=\"{x0}\" y2=\"{height - bottom}\" stroke=\"black\"/>");
+            foreach (var s in new[] { 0.5, 1, 2, 4, 8, 16, 32, 64 }.Where(s => s <= maxSpeed))
+                sb.AppendLine(string.Create(CultureInfo.InvariantCulture, $"<text x=\"{X(s):F0}\" y=\"{height - bottom + 16}\" text-anchor=\"middle\">{s}x</text>"));
+            foreach (var a in new[] { 0, 0.25, 0.5, 0.75, 1.0 })
+                sb.AppendLine(string.Create(CultureInfo.InvariantCulture, $"<text x=\"{x0 - 6}\" y=\"{Y(a) + 4:F0}\" text-anchor=\"end\">{a:P0}</text>"));
+            if (rows.FirstOrDefault(r => r.Policy == "none") is { Accuracy: double baseline })
+                sb.AppendLine(string.Create(CultureInfo.InvariantCulture, $"<line x1=\"{x0}\" y1=\"{Y(baseline):F1}\" x2=\"{x1}\" y2=\"{Y(baseline):F1}\" stroke=\"#888\" stroke-dasharray=\"4 3\"/>"));
+            foreach (var r in rows)
+            {
+                var colour = r.Policy.Contains("+t", StringComparison.Ordinal) ? "#d62728" : "#1f77b4";
+                sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
+                    $"<circle cx=\"{X(r.Speedup):F1}\" cy=\"{Y(r.Accuracy):F1}\" r=\"4\" fill=\"{colour}\"><title>{SvgDocument.Escape(r.Policy)} / {SvgDocument.Escape(r.Task)}: {Percent(r.Accuracy)}, {r.Speedup:F2}x</title></circle>"));
+                sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
+                    $"<text x=\"{X(r.Speedup) + 6:F1}\" y=\"{Y(r.Accuracy) - 4:F1}\" fill=\"{colour}\" font-size=\"9\">{SvgDocument.Escape(r.Policy)}</text>"));
+            }
+            sb.AppendLine(CultureInfo.InvariantCulture, $"<text x=\"{(x0 + x1) / 2}\" y=\"{height - 10}\" text-anchor=\"middle\">speedup against none (log scale)</text>");
         }
-        for (int i = 0; i < tasks.Count; i++)
-            sb.AppendLine(CultureInfo.InvariantCulture, $"<text x=\"{width - right + 20}\" y=\"{top + 20 + 16 * i}\" fill=\"{colours[i % colours.Length]}\">● {SvgDocument.Escape(tasks[i])}</text>");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"<text x=\"14\" y=\"{(top + height - bottom) / 2}\" transform=\"rotate(-90 14 {(top + height - bottom) / 2})\" text-anchor=\"middle\">accuracy (exact match); dashed: none</text>");
         return SvgDocument.End(sb);
     }
 

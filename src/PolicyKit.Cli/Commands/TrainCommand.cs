@@ -40,6 +40,11 @@ internal static class TrainCommand
         var mlp = new Option<int?>("--mlp") { Description = "SwiGLU hidden size (default: about 8/3 of --hidden)." };
         var heads = new Option<int>("--heads") { Description = "Attention heads.", DefaultValueFactory = _ => 8 };
         var lr = new Option<double>("--lr") { Description = "Peak learning rate.", DefaultValueFactory = _ => 1e-3 };
+        var suffixMasks = new Option<double>("--suffix-masks")
+        {
+            Description = "Diffusion objective: the share of sequences (0-1) whose masked tokens are a suffix of the response (the left-to-right states an adapted autoregressive model decodes through) instead of drawn one by one.",
+            DefaultValueFactory = _ => 0.0,
+        };
         var warmup = new Option<int>("--warmup") { Description = "Linear learning-rate warm-up steps.", DefaultValueFactory = _ => 100 };
         var seed = new Option<int>("--seed") { Description = "Seed of the initial weights, the data and the masks.", DefaultValueFactory = _ => 1 };
         var saveEvery = new Option<int>("--save-every") { Description = "Write a resumable checkpoint every N steps.", DefaultValueFactory = _ => 100 };
@@ -56,7 +61,7 @@ internal static class TrainCommand
 
         var command = new Command("train", "Train a model on the task suite (masked diffusion or autoregressive; LLaDA or Dream layout; resumable).")
         {
-            output, steps, objective, layout, layers, hidden, mlp, heads, lr, warmup, seed, saveEvery, evalEvery, evalSamples, resume, tasks, device,
+            output, steps, objective, layout, layers, hidden, mlp, heads, lr, warmup, suffixMasks, seed, saveEvery, evalEvery, evalSamples, resume, tasks, device,
         };
         command.SetAction((parse, _) => CliErrors.Guard(ct =>
         {
@@ -71,7 +76,9 @@ internal static class TrainCommand
                 MinLearningRate = parse.GetValue(lr) / 10,
                 WarmupSteps = parse.GetValue(warmup),
                 Seed = parse.GetValue(seed),
+                SuffixMaskShare = parse.GetValue(suffixMasks),
             };
+            if (options.SuffixMaskShare is < 0 or > 1 || double.IsNaN(options.SuffixMaskShare)) throw new ArgumentException("--suffix-masks: a share from 0 to 1.");
             if (options.TotalSteps < 1) throw new ArgumentException("--steps: must be at least 1.");
             if (options.WarmupSteps < 1) throw new ArgumentException("--warmup: must be at least 1.");
             if (parse.GetValue(saveEvery) < 1) throw new ArgumentException("--save-every: must be at least 1.");

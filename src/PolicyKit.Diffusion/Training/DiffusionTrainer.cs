@@ -120,11 +120,29 @@ public sealed class DiffusionTrainer : IDisposable
         var (ids, b, p, g) = Ids(batch);
         using var generator = new Generator((ulong)(_options.Seed * 1_000_003L + step));
 
-        var ratio = MaskRatios(b, generator).to(_model.Device);
-        var masked = rand(new long[] { b, g }, generator: generator).to(_model.Device).lt(ratio);
+        var ratio = MaskRatios(b, generator);
+        var masked = rand(new long[] { b, g }, generator: generator).lt(ratio);
+        if (_options.SuffixMaskShare > 0) (masked, ratio) = WithSuffixMasks(masked, ratio, g, generator);
+        ratio = ratio.to(_model.Device);
+        masked = masked.to(_model.Device);
         var noisy = ids.clone();
         noisy.narrow(1, p, g).masked_fill_(masked, _model.MaskTokenId);
         return new NoisedBatch(noisy, ids.narrow(1, p, g), masked, ratio, b, p, g);
+    }
+
+    /// <summary>
+    /// Replaces the masks of a <see cref="TrainerOptions.SuffixMaskShare"/> share of the sequences (drawn per sequence)
+    /// by a suffix of the response: the last <c>max(1, round(t·g))</c> tokens, so the ratio the loss divides by is the
+    /// masked share itself. Those are the states a sampler meets when it unmasks left to right, each token's left
+    /// neighbours known, which an autoregressively pre-trained model already answers.
+    /// </summary>
+    private (Tensor Masked, Tensor Ratio) WithSuffixMasks(Tensor masked, Tensor ratio, int g, Generator generator)
+    {
+        var suffix = rand(new long[] { masked.shape[0], 1 }, generator: generator).lt(_options.SuffixMaskShare);
+        var count = ratio.mul(g).round().clamp(1, g);
+        var position = arange(g, ScalarType.Float32).unsqueeze(0);
+        var suffixMask = position.ge(count.neg().add(g));
+        return (where(suffix, suffixMask, masked), where(suffix, count.div(g), ratio));
     }
 
     /// <summary>One batch as <see cref="Noise"/> drew it: <c>Noisy</c> <c>[B, T]</c>, <c>Target</c> and <c>Masked</c> <c>[B, g]</c>, <c>Ratio</c> <c>[B, 1]</c>.</summary>

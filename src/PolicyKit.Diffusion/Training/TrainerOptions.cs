@@ -26,6 +26,12 @@ public sealed record TrainerOptions
     public double GradientClip { get; init; } = 1.0;
     public int Seed { get; init; }
 
+    /// <summary>
+    /// Diffusion objective: the share of sequences (0-1) whose masked tokens are a suffix of the response instead of
+    /// drawn one by one, the left-to-right states an adapted autoregressive model decodes through. 0: LLaDA's loss.
+    /// </summary>
+    public double SuffixMaskShare { get; init; }
+
     /// <summary>The learning rate at a step: linear warm-up, then cosine decay to <see cref="MinLearningRate"/>.</summary>
     public double LearningRateAt(int step)
     {

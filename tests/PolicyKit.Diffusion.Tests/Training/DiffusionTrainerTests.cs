@@ -64,6 +64,49 @@ public class DiffusionTrainerTests
         Assert.True(Math.Abs(loss - expected) < 1e-5 * expected, $"trainer {loss}, masked-token loss of the inference logits {expected}");
     }
 
+    /// <summary>
+    /// With every sequence drawn as a suffix, each mask is one run to the end of the response, at least one token
+    /// long, and the ratio the loss divides by is exactly the masked share; without the option the masks are
+    /// LLaDA's i.i.d. ones, and over many sequences some are not suffixes.
+    /// </summary>
+    [Fact]
+    public void Suffix_masks_mask_one_run_to_the_end_and_weigh_it_by_its_length()
+    {
+        using var dir = new TempDir();
+        RandomCheckpoint.Write(dir.Path, Layout.Dream, Small, seed: 1);
+        using var model = DiffusionModel.Load(dir.Path);
+        using var suffixTrainer = new DiffusionTrainer(model, Options with { SuffixMaskShare = 1 });
+        using var plainTrainer = new DiffusionTrainer(model, Options);
+        int notSuffix = 0;
+        for (int step = 0; step < 8; step++)
+        {
+            using var scope = NewDisposeScope();
+            var batch = Batch(step, count: 16);
+            int g = batch[0].Response.Length;
+            var suffix = suffixTrainer.Noise(batch, step);
+            var masked = suffix.Masked.cpu().data<bool>().ToArray();
+            var ratio = suffix.Ratio.cpu().data<float>().ToArray();
+            for (int i = 0; i < batch.Length; i++)
+            {
+                var row = masked[(i * g)..((i + 1) * g)];
+                int count = row.Count(m => m);
+                Assert.InRange(count, 1, g);
+                Assert.All(row[(g - count)..], Assert.True);  // the masked tokens are the last `count`
+                Assert.Equal((float)count / g, ratio[i], 5);
+            }
+
+            var plain = plainTrainer.Noise(batch, step);
+            var plainMasked = plain.Masked.cpu().data<bool>().ToArray();
+            for (int i = 0; i < batch.Length; i++)
+            {
+                var row = plainMasked[(i * g)..((i + 1) * g)];
+                int count = row.Count(m => m);
+                if (!row[(g - count)..].All(m => m)) notSuffix++;
+            }
+        }
+        Assert.True(notSuffix > 0, "i.i.d. masks over 128 sequences were all suffixes");
+    }
+
     [Fact]
     public void A_resumed_run_ends_with_the_weights_of_an_uninterrupted_one()
     {
