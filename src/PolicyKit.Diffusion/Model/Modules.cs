@@ -48,9 +48,14 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     public readonly Parameter weight;
     private readonly double _eps;
 
+    // Held for the module's life: a Scalar converted implicitly at the call is garbage the moment its handle is read,
+    // and its finaliser can free it while LibTorch still reads it (a training run died of this in pow(2)).
+    private readonly Scalar _epsScalar;
+
     public RmsNorm(string name, long size, double eps, ScalarType dtype, Device device) : base(name)
     {
         _eps = eps;
+        _epsScalar = eps;
         weight = new Parameter(torch.empty([size], dtype, device), requires_grad: false);
         register_parameter(nameof(weight), weight);
     }
@@ -73,8 +78,8 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
 
     private Tensor Normalise(Tensor x32)
     {
-        using var square = x32.pow(2);
-        using var inverseRms = square.mean([-1L], keepdim: true).add_(_eps).rsqrt_();
+        using var square = x32.square();
+        using var inverseRms = square.mean([-1L], keepdim: true).add_(_epsScalar).rsqrt_();
         return x32 * inverseRms;
     }
 }
