@@ -6,22 +6,27 @@ public class TaskSuiteTests
 {
     public static TheoryData<string> Tasks => new(TaskSuite.All.Select(t => t.Name));
 
+    /// <summary>Both suites: the first one and the one a small model learns.</summary>
+    public static TheoryData<string> EveryTask => new(TaskSuite.All.Concat(TaskSuite.Learnable).Select(t => t.Name));
+
     [Theory]
-    [MemberData(nameof(Tasks))]
+    [MemberData(nameof(EveryTask))]
     public void The_same_seed_gives_the_same_samples_and_another_seed_others(string name)
     {
         var task = TaskSuite.Get(name);
         Assert.Equal(TaskSuite.TestSet(task, 20, seed: 3), TaskSuite.TestSet(task, 20, seed: 3));
         Assert.NotEqual(TaskSuite.TestSet(task, 20, seed: 3), TaskSuite.TestSet(task, 20, seed: 4));
         Assert.Equal(TaskSuite.TrainBatch(task, 1, step: 7, count: 5), TaskSuite.TrainBatch(task, 1, step: 7, count: 5));
+        Assert.NotEqual(TaskSuite.TrainBatch(task, 1, step: 7, count: 5), TaskSuite.TrainBatch(task, 1, step: 8, count: 5));
     }
 
     [Theory]
-    [MemberData(nameof(Tasks))]
-    public void Training_batches_never_contain_a_test_prompt(string name)
+    [MemberData(nameof(EveryTask))]
+    public void Training_batches_never_contain_a_test_prompt_and_test_prompts_are_distinct(string name)
     {
         var task = TaskSuite.Get(name);
         var test = TaskSuite.TestSet(task, 1000, seed: 0).Select(s => s.Question).ToHashSet();
+        Assert.Equal(1000, test.Count);
         for (int step = 0; step < 50; step++)
             Assert.All(TaskSuite.TrainBatch(task, 0, step, 8), s => Assert.DoesNotContain(s.Question, test));
     }
