@@ -5,6 +5,9 @@ namespace PolicyKit.Tasks;
 /// random digits, then <c>=</c>; the answer is every running sum of the digits mod 10 (answer digit i is
 /// <c>(answer digit i-1 + prompt digit i) mod 10</c>), so one wrong token makes every later one wrong. 32 digits make
 /// a 32-token answer. The prompt digit each answer token adds sits at a fixed distance from it.
+/// The gen length leaves room for end-of-sequence tokens after the answer, as every other task does: a bidirectional
+/// model sees where the sequence ends, and when the other tasks' sequences all end in padding, it learns that the last
+/// position is padding and gets an answer that fills the whole gen length wrong on its last token.
 /// </summary>
 public sealed class RunningSumTask : IBenchmarkTask
 {
@@ -18,8 +21,9 @@ public sealed class RunningSumTask : IBenchmarkTask
 
     public string Name => "running-sum";
     public string Description => $"{_length} digits, answer every running sum mod 10 ({_length} answer tokens)";
-    public int GenLength => _length;
-    public int BlockLength => 16;
+    /// <summary>The smallest multiple of <see cref="BlockLength"/> longer than the answer (32 digits: 40).</summary>
+    public int GenLength => (_length / BlockLength + 1) * BlockLength;
+    public int BlockLength => 8;
 
     public TaskSample Sample(Random random)
     {
