@@ -4,14 +4,14 @@ using PolicyKit.Tasks;
 namespace PolicyKit.Cli;
 
 /// <summary>
-/// What <c>policykit</c> does with no arguments: answer a transform test prompt on the default model without a
+/// What <c>policykit</c> does with no arguments: answer a needle test prompt on the default model without a
 /// cache and with <c>dllm-cache</c>, and show both answers, whether they are right, and what each cost.
-/// Transform because it is the task the shipped model has learned (models/README.md); a 231-token prompt and
-/// a 32-token answer in two blocks still exercise both prompt and response caching.
+/// Needle is dLLM-Cache's headline regime: a long prompt (285 tokens) with a short answer, where caching the
+/// prompt's features saves the most.
 /// </summary>
 internal static class MainJob
 {
-    private static readonly IBenchmarkTask Task = new TransformTask();
+    private static readonly IBenchmarkTask Task = new NeedleTask();
 
     /// <summary>The sample the main job answers (also the default prompt of <c>policykit generate</c>).</summary>
     public static TaskSample Sample { get; } = TaskSuite.TestSet(Task, 1)[0];
@@ -25,7 +25,9 @@ internal static class MainJob
         var options = generator.DefaultOptions(Task.GenLength, Task.GenLength, Task.BlockLength);
         Console.WriteLine($"model:    {ModelLocator.DefaultModelDirectory()}");
         Console.WriteLine($"task:     {Task.Name} ({Task.Description})");
-        Console.WriteLine($"prompt:   ({Sample.QuestionStart} characters of worked examples) {Sample.Question}");
+        Console.WriteLine(Sample.QuestionStart > 0
+            ? $"prompt:   ({Sample.QuestionStart} characters of worked examples) {Sample.Question}"
+            : $"prompt:   {Sample.Prompt}");
         Console.WriteLine($"expected: {Sample.Answer}");
         // Untimed warm-up of both paths: the first generations pay for LibTorch's lazy initialisation and the
         // JIT, which are not the policy's cost.

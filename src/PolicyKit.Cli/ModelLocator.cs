@@ -12,7 +12,7 @@ namespace PolicyKit.Cli;
 internal static class ModelLocator
 {
     /// <summary>Name of the shipped reference model's folder under <c>models/</c>.</summary>
-    public const string ShippedModelName = "policykit-ref";
+    public const string ShippedModelName = "policykit-dream";
 
     /// <summary>Sizes of the random stand-in model: small enough to answer in a few seconds on 2 cores.</summary>
     public static readonly ModelSizes DefaultRandomSizes = new() { HiddenSize = 128, Layers = 4, Heads = 4 };
@@ -32,7 +32,7 @@ internal static class ModelLocator
         return EnsureRandomDefault();
     }
 
-    /// <summary>Looks for <c>models/policykit-ref</c> beside the tool or above the working directory.</summary>
+    /// <summary>Looks for <c>models/policykit-dream</c> beside the tool or above the working directory.</summary>
     private static string? FindShipped()
     {
         foreach (var start in new[] { AppContext.BaseDirectory, Directory.GetCurrentDirectory() })

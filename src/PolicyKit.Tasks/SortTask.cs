@@ -4,14 +4,15 @@ namespace PolicyKit.Tasks;
 /// Between the two regimes (a prompt of about 128 tokens, an answer of 16): <c>count</c> distinct upper-case letters
 /// scattered at random places in a stream of <c>digits</c> random digits, then <c>=</c>; the answer is the letters in
 /// alphabetical order. Each answer letter is the smallest letter of the prompt above the one before it: it depends on
-/// every letter of the prompt wherever it sits and on the previous answer token. 112 digits make a 129-token prompt.
+/// every letter of the prompt wherever it sits and on the previous answer token. 15 letters and 112 digits make a
+/// 128-token prompt and a 15-letter answer, which leaves its 16-token gen length room for an end token.
 /// </summary>
 public sealed class SortTask : IBenchmarkTask
 {
     private readonly int _count;
     private readonly int _digits;
 
-    public SortTask(int count = 16, int digits = 112)
+    public SortTask(int count = 15, int digits = 112)
     {
         if (count < 1 || count > 26) throw new ArgumentOutOfRangeException(nameof(count), "1..26 letters");
         if (digits < 0) throw new ArgumentOutOfRangeException(nameof(digits), "at least 0 digits");

@@ -7,6 +7,22 @@ internal static class CliProcess
 {
     public sealed record Result(int ExitCode, string Stdout, string Stderr);
 
+    /// <summary>
+    /// models/policykit-ref: the first reference model, which answers transform prompts exactly (100 %), kept as the
+    /// fixture of tests that assert whole answers through a command.
+    /// </summary>
+    public static string TransformModel { get; } = FindModel("policykit-ref");
+
+    private static string FindModel(string name)
+    {
+        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
+        {
+            var candidate = Path.Combine(d.FullName, "models", name);
+            if (File.Exists(Path.Combine(candidate, "config.json"))) return candidate;
+        }
+        throw new InvalidOperationException($"models/{name} not found above {AppContext.BaseDirectory}");
+    }
+
     public static Result Run(params string[] args)
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "PolicyKit.Cli.dll");

@@ -42,7 +42,6 @@ public class CliTests
     [Theory]
     [InlineData("missing directory", "generate", "--model", "/nonexistent/pk-model")]
     [InlineData("unknown policy", "generate", "--policy", "nope")]
-    [InlineData("bad block length", "generate", "--gen-length", "10", "--block-length", "4")]
     [InlineData("bad threshold", "generate", "--threshold", "1.5")]
     [InlineData("no load clients", "load", "--concurrency", "0")]
     [InlineData("unknown load policy", "load", "--policy", "nope")]
@@ -221,11 +220,38 @@ public class CliTests
     }
 
     [Fact]
-    public async Task Serve_answers_an_OpenAI_request_on_the_shipped_model_and_stops_on_ctrl_c()
+    public void A_block_length_that_does_not_divide_the_gen_length_is_refused_in_one_line_for_a_llada_model()
+    {
+        // Blocks are LLaDA's: a Dream-layout model (the shipped default) decodes its gen length as one block.
+        var run = CliProcess.Run("generate", "--model", CliProcess.TransformModel, "--gen-length", "10", "--block-length", "4");
+        Assert.True(run.ExitCode != 0, "refused");
+        var line = Assert.Single(run.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("policykit: ", line);
+        Assert.Contains("block", line, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public void With_no_arguments_it_answers_a_needle_prompt_on_the_shipped_model_with_and_without_a_cache()
+    {
+        var run = CliProcess.Run();
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        var lines = run.Stdout.Split('\n');
+        Assert.EndsWith(Path.Combine("models", "policykit-dream"), lines.Single(l => l.StartsWith("model:")).Trim());
+        Assert.StartsWith("task:     needle", lines.Single(l => l.StartsWith("task:")));
+        var expected = lines.Single(l => l.StartsWith("expected:"))["expected:".Length..].Trim();
+        Assert.Matches("^[0-9]{4}$", expected);
+        // No cache is the exact path: the shipped model answers it (models/README.md). dllm-cache is approximate,
+        // so only its line is checked.
+        Assert.Matches($@"^none:\s+{expected} right\s+\d+ ms, [0-9.]+ of [0-9.]+ GFLOP \(1\.00x fewer\)", lines.Single(l => l.StartsWith("none:")));
+        Assert.Matches(@"^dllm-cache:\s+\S* ?(right|wrong)\s+\d+ ms, [0-9.]+ of [0-9.]+ GFLOP \([0-9.]+x fewer\)", lines.Single(l => l.StartsWith("dllm-cache:")));
+    }
+
+    [Fact]
+    public async Task Serve_answers_an_OpenAI_request_on_the_transform_model_and_stops_on_ctrl_c()
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "PolicyKit.Cli.dll");
         var info = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { dll, "serve", "--urls", "http://127.0.0.1:0", "--policy", "none", "--threshold", "0.9" })
+        foreach (var a in new[] { dll, "serve", "--model", CliProcess.TransformModel, "--urls", "http://127.0.0.1:0", "--policy", "none", "--threshold", "0.9" })
             info.ArgumentList.Add(a);
         using var process = System.Diagnostics.Process.Start(info)!;
         var stderr = process.StandardError.ReadToEndAsync();
@@ -312,12 +338,12 @@ public class CliTests
     }
 
     [Fact]
-    public void Bench_data_scores_the_users_samples_by_exact_match_or_contains_on_the_shipped_model()
+    public void Bench_data_scores_the_users_samples_by_exact_match_or_contains_on_the_transform_model()
     {
         var dir = TempDirectory("pk-data-");
         try
         {
-            // Two transform prompts the shipped model answers exactly: one with its whole answer, one with a part of it.
+            // Two transform prompts the transform model answers exactly: one with its whole answer, one with a part of it.
             var samples = PolicyKit.Tasks.TaskSuite.TestSet(new PolicyKit.Tasks.TransformTask(), 2);
             var file = Path.Combine(dir, "transform-mine.jsonl");
             File.WriteAllLines(file,
@@ -329,7 +355,7 @@ public class CliTests
             {
                 var json = Path.Combine(dir, $"{match}.json");
                 // No cache (an exact path) with threshold decoding at 0.9: the answers are the ones the model gives alone.
-                var run = CliProcess.Run("bench", "--data", file, "--match", match, "--gen-length", "32", "--block-length", "16",
+                var run = CliProcess.Run("bench", "--model", CliProcess.TransformModel, "--data", file, "--match", match, "--gen-length", "32", "--block-length", "16",
                     "--policies", "none", "--threshold", "0.9", "--json", json);
                 Assert.True(run.ExitCode == 0, run.Stderr);
                 Assert.Contains("2 samples per task", run.Stdout);

@@ -22,7 +22,7 @@ internal static class LoadCommand
         var model = CommonOptions.Model();
         var device = CommonOptions.Device();
         var policy = new Option<string>("--policy") { Description = "Cache policy of every request (see `policykit policies`).", DefaultValueFactory = _ => "dllm-cache" };
-        var task = new Option<string>("--task") { Description = $"Task whose test prompts the clients send ({string.Join(", ", TaskSuite.All.Select(t => t.Name))}).", DefaultValueFactory = _ => "retrieval" };
+        var task = new Option<string>("--task") { Description = $"Task whose test prompts the clients send ({string.Join(", ", TaskSuite.All.Select(t => t.Name))}).", DefaultValueFactory = _ => "needle" };
         var concurrency = new Option<int>("--concurrency") { Description = "Clients sending requests at once, each its next one as soon as its last is answered.", DefaultValueFactory = _ => 16 };
         var requests = new Option<int?>("--requests") { Description = "Requests per round and mode (default: 2 x --concurrency)." };
         var maxBatch = new Option<int?>("--max-batch") { Description = "PolicyKit:Batching:MaxBatchSize of the batched mode (default: --concurrency)." };
