@@ -153,8 +153,12 @@ public sealed class DiffusionSampler
             chosen = logits.argmax(-1);
         }
 
+        // Threshold decoding compares the chosen token's probability with the threshold, as Fast-dLLM does, whatever
+        // the family's commit order: Dream's negative entropy is never above a threshold in (0, 1], so it would
+        // commit one token a step.
+        var kind = o.Schedule == TransferSchedule.Threshold ? ConfidenceKind.Probability : o.Confidence;
         Tensor score;
-        if (o.Confidence == ConfidenceKind.Random)
+        if (kind == ConfidenceKind.Random)
         {
             score = stack(Enumerable.Range(0, rows).Select(r => rand(length, ScalarType.Float64, generator: generators[r])).ToArray()).to(logits.device);
         }
@@ -163,7 +167,7 @@ public sealed class DiffusionSampler
             // LLaDA's generate.py takes the softmax of the model's own logits (not of the float64 noisy ones), so
             // exact ties between positions, broken to the left, are the reference's ties.
             var p = (o.ConfidencePrecision == ConfidencePrecision.Float64 ? logits.to_type(ScalarType.Float64) : logits).softmax(-1);
-            score = o.Confidence switch
+            score = kind switch
             {
                 ConfidenceKind.Probability => p.gather(-1, chosen.unsqueeze(-1)).squeeze(-1),
                 ConfidenceKind.Margin => MarginOf(p),

@@ -5,7 +5,7 @@ public enum TransferSchedule
 {
     /// <summary>LLaDA: each block's masked count spread evenly over its steps, remainder to the earliest steps.</summary>
     Linear,
-    /// <summary>Fast-dLLM parallel decoding: every masked token whose confidence exceeds the threshold, at least one.</summary>
+    /// <summary>Fast-dLLM parallel decoding: every masked token whose chosen-token probability exceeds the threshold, at least one.</summary>
     Threshold,
     /// <summary>Dream: <c>masked · (1 − s/t)</c> on a linspace(1, 1e-3) time grid, everything left at the last step.</summary>
     DreamTimeGrid,
@@ -57,7 +57,7 @@ public sealed record SamplerOptions
     /// </summary>
     public ConfidencePrecision ConfidencePrecision { get; init; } = ConfidencePrecision.Model;
 
-    /// <summary>Confidence above which <see cref="TransferSchedule.Threshold"/> commits a token, in (0, 1].</summary>
+    /// <summary>Probability of the chosen token above which <see cref="TransferSchedule.Threshold"/> commits it, in (0, 1] (Fast-dLLM; whatever <see cref="Confidence"/> is).</summary>
     public double Threshold { get; init; } = 0.9;
 
     /// <summary>Classifier-free guidance scale; 0 disables it (and its second forward).</summary>

@@ -109,6 +109,24 @@ public class SamplerTests
         if (threshold <= 0.05) Assert.True(reports.Count < 16);  // low bar: several tokens per step
     }
 
+    [Theory]
+    [InlineData(ConfidenceKind.Probability)]
+    [InlineData(ConfidenceKind.NegativeEntropy)]
+    [InlineData(ConfidenceKind.Margin)]
+    [InlineData(ConfidenceKind.Random)]
+    public void Threshold_decoding_thresholds_the_chosen_tokens_probability_whatever_the_commit_order(ConfidenceKind kind)
+    {
+        // Dream's negative entropy is never above a threshold in (0, 1]; it used to commit one token a step.
+        var options = new SamplerOptions
+        {
+            GenLength = 16, Steps = 16, BlockLength = 16, Schedule = TransferSchedule.Threshold, Threshold = 0.05, Confidence = kind,
+        };
+        var probability = Run(options with { Confidence = ConfidenceKind.Probability }, OnePrompt);
+        var reports = Run(options, OnePrompt);
+        Assert.True(reports.Count < 16, $"{kind}: {reports.Count} steps for 16 tokens");
+        Assert.Equal(probability.Select(r => r.Committed[0]), reports.Select(r => r.Committed[0]));
+    }
+
     [Fact]
     public void Dream_time_grid_commits_everything_by_the_last_step()
     {
