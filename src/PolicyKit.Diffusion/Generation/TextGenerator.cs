@@ -25,20 +25,10 @@ public sealed class TextGenerator
     /// </summary>
     public ForwardProfiler? Profiler { get; init; }
 
-    /// <summary>
-    /// Sampler defaults for the model's family: LLaDA blocks, or Dream's single-block time grid. At one token a step
-    /// (<paramref name="steps"/> = <paramref name="genLength"/>) a Dream model gets the linear schedule in its one
-    /// block instead, which commits exactly one token each step: Dream's grid truncates <c>masked · (1 − s/t)</c> =
-    /// 0.999 to 0 at the first step and so commits two tokens at the last, the second without its left neighbour
-    /// (the shipped model then got running-sum's last digit wrong on every sample).
-    /// </summary>
+    /// <summary>Sampler defaults for the model's family (LLaDA blocks, or Dream's single-block time grid).</summary>
     public SamplerOptions DefaultOptions(int genLength = 64, int steps = 64, int blockLength = 32) =>
         _model.Config.Layout == Layout.Dream
-            ? SamplerOptions.Dream(genLength, steps) with
-            {
-                EosTokenId = _model.Tokenizer.EosTokenId,
-                Schedule = steps == genLength ? TransferSchedule.Linear : TransferSchedule.DreamTimeGrid,
-            }
+            ? SamplerOptions.Dream(genLength, steps) with { EosTokenId = _model.Tokenizer.EosTokenId }
             : SamplerOptions.Llada with { GenLength = genLength, Steps = steps, BlockLength = Math.Min(blockLength, genLength), EosTokenId = _model.Tokenizer.EosTokenId };
 
     public GenerationResult Generate(string prompt, SamplerOptions options, ICachePolicy? policy = null, CancellationToken cancellationToken = default) =>

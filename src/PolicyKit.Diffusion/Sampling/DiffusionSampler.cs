@@ -222,10 +222,16 @@ public sealed class DiffusionSampler
         return committed;
     }
 
-    /// <summary>Dream: <c>floor(masked · (1 − s/t))</c> on linspace(1, 1e-3, steps + 1); everything at the last step.</summary>
+    /// <summary>
+    /// Dream: <c>floor(masked · (1 − s/t))</c> on linspace(1, 1e-3, steps + 1); everything at the last step. One
+    /// deliberate difference from Dream's generate: with exactly one masked token per step left, one token. There
+    /// the formula gives 0.999, truncated to 0, so Dream commits nothing at the first step and two at the last, the
+    /// second without its left neighbour (the shipped model then got running-sum's last digit wrong on every sample).
+    /// </summary>
     public static int DreamTransferCount(int masked, int step, int steps)
     {
         if (step >= steps - 1) return masked;
+        if (masked == steps - step) return 1;
         const double eps = 1e-3;
         double t = 1 - (1 - eps) * step / steps;
         double s = 1 - (1 - eps) * (step + 1) / steps;

@@ -7,7 +7,7 @@ public enum TransferSchedule
     Linear,
     /// <summary>Fast-dLLM parallel decoding: every masked token whose chosen-token probability exceeds the threshold, at least one.</summary>
     Threshold,
-    /// <summary>Dream: <c>masked · (1 − s/t)</c> on a linspace(1, 1e-3) time grid, everything left at the last step.</summary>
+    /// <summary>Dream: <c>masked · (1 − s/t)</c> on a linspace(1, 1e-3) time grid, everything left at the last step (one a step when exactly one a step is left; see <see cref="DiffusionSampler.DreamTransferCount"/>).</summary>
     DreamTimeGrid,
 }
 

@@ -10,13 +10,18 @@ namespace PolicyKit.Diffusion.Tests.Generation;
 public class DefaultOptionsTests
 {
     [Fact]
-    public void Dreams_time_grid_at_one_token_a_step_commits_none_first_and_two_last()
+    public void Dreams_time_grid_at_one_token_a_step_commits_one_each_step()
     {
-        // Why a Dream model gets the linear schedule at steps = gen length: int(masked · (1 − s/t)) = int(0.999).
-        Assert.Equal(0, DiffusionSampler.DreamTransferCount(masked: 8, step: 0, steps: 8));
-        int masked = 8;
-        for (int step = 0; step < 7; step++) masked -= DiffusionSampler.DreamTransferCount(masked, step, 8);
-        Assert.Equal(2, DiffusionSampler.DreamTransferCount(masked, 7, 8));
+        // Dream's own formula gives int(masked · (1 − s/t)) = int(0.999) = 0 at the first step, then two at the last.
+        var counts = new List<int>();
+        for (int step = 0, masked = 8; step < 8; step++)
+        {
+            counts.Add(DiffusionSampler.DreamTransferCount(masked, step, 8));
+            masked -= counts[^1];
+        }
+        Assert.Equal(Enumerable.Repeat(1, 8), counts);
+        // More tokens than steps: Dream's formula, truncated.
+        Assert.Equal(1, DiffusionSampler.DreamTransferCount(masked: 20, step: 0, steps: 10));
     }
 
     [Fact]
@@ -28,15 +33,12 @@ public class DefaultOptionsTests
         var generator = new TextGenerator(model);
 
         var options = generator.DefaultOptions(genLength: 8, steps: 8, blockLength: 4);
-        Assert.Equal(TransferSchedule.Linear, options.Schedule);
+        Assert.Equal(TransferSchedule.DreamTimeGrid, options.Schedule);
         Assert.Equal(8, options.BlockLength);                          // Dream decodes the answer as one block
         Assert.Equal(ConfidenceKind.NegativeEntropy, options.Confidence);
         var commits = new List<int>();
         generator.Generate(["the cat"], options, onStep: r => commits.Add(r.Committed[0].Length));
         Assert.Equal(Enumerable.Repeat(1, 8), commits);
-
-        // Fewer steps than tokens: Dream's own time grid.
-        Assert.Equal(TransferSchedule.DreamTimeGrid, generator.DefaultOptions(genLength: 8, steps: 4).Schedule);
     }
 
     [Fact]
