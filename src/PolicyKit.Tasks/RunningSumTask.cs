@@ -5,9 +5,9 @@ namespace PolicyKit.Tasks;
 /// random digits, then <c>=</c>; the answer is every running sum of the digits mod 10 (answer digit i is
 /// <c>(answer digit i-1 + prompt digit i) mod 10</c>), so one wrong token makes every later one wrong. 32 digits make
 /// a 32-token answer. The prompt digit each answer token adds sits at a fixed distance from it.
-/// The gen length leaves room for end-of-sequence tokens after the answer, as every other task does: a bidirectional
-/// model sees where the sequence ends, and when the other tasks' sequences all end in padding, it learns that the last
-/// position is padding and gets an answer that fills the whole gen length wrong on its last token.
+/// The gen length leaves room for end-of-sequence tokens after the answer, as every task's does, so a model learns
+/// to end its answers. (That was first suspected of causing the last-digit failure of models/README.md's first
+/// reference-model-3 run; the cause was Dream's time grid committing two tokens at the last step.)
 /// </summary>
 public sealed class RunningSumTask : IBenchmarkTask
 {

@@ -17,8 +17,7 @@ public class LearnableTaskTests
         {
             Assert.Matches("^[A-Z0-9]+=$", s.Prompt);      // upper-case letters and digits never merge in the byte-level BPE
             Assert.Matches("^[A-Z0-9]+$", s.Answer);
-            // At least one end-of-sequence token after every answer: a bidirectional model sees where the sequence
-            // ends, so an answer that fills its gen length meets a last position trained as padding by the other tasks.
+            // At least one end-of-sequence token after every answer, so a model trained on the suite learns to stop.
             Assert.True(s.Answer.Length < task.GenLength, $"{s.Answer.Length}-token answer, gen length {task.GenLength}");
             Assert.Equal(0, task.GenLength % task.BlockLength);
             Assert.Equal(s.Prompt, s.Question);             // no few-shot preamble
