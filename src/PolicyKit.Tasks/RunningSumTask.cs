@@ -6,8 +6,7 @@ namespace PolicyKit.Tasks;
 /// <c>(answer digit i-1 + prompt digit i) mod 10</c>), so one wrong token makes every later one wrong. 32 digits make
 /// a 32-token answer. The prompt digit each answer token adds sits at a fixed distance from it.
 /// The gen length leaves room for end-of-sequence tokens after the answer, as every task's does, so a model learns
-/// to end its answers. (That was first suspected of causing the last-digit failure of models/README.md's first
-/// reference-model-3 run; the cause was Dream's time grid committing two tokens at the last step.)
+/// to end its answers.
 /// </summary>
 public sealed class RunningSumTask : IBenchmarkTask
 {

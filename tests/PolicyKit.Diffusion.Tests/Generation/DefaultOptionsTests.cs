@@ -10,21 +10,6 @@ namespace PolicyKit.Diffusion.Tests.Generation;
 public class DefaultOptionsTests
 {
     [Fact]
-    public void Dreams_time_grid_at_one_token_a_step_commits_one_each_step()
-    {
-        // Dream's own formula gives int(masked · (1 − s/t)) = int(0.999) = 0 at the first step, then two at the last.
-        var counts = new List<int>();
-        for (int step = 0, masked = 8; step < 8; step++)
-        {
-            counts.Add(DiffusionSampler.DreamTransferCount(masked, step, 8));
-            masked -= counts[^1];
-        }
-        Assert.Equal(Enumerable.Repeat(1, 8), counts);
-        // More tokens than steps: Dream's formula, truncated.
-        Assert.Equal(1, DiffusionSampler.DreamTransferCount(masked: 20, step: 0, steps: 10));
-    }
-
-    [Fact]
     public void A_dream_model_at_one_token_a_step_commits_exactly_one_token_each_step_in_one_block()
     {
         using var dir = new TempDir();

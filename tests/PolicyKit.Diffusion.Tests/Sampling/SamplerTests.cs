@@ -142,6 +142,21 @@ public class SamplerTests
     }
 
     [Fact]
+    public void Dreams_time_grid_at_one_token_a_step_commits_one_each_step()
+    {
+        // Dream's own formula gives int(masked · (1 − s/t)) = int(0.999) = 0 at the first step, then two at the last.
+        var counts = new List<int>();
+        for (int step = 0, masked = 8; step < 8; step++)
+        {
+            counts.Add(DiffusionSampler.DreamTransferCount(masked, step, 8));
+            masked -= counts[^1];
+        }
+        Assert.Equal(Enumerable.Repeat(1, 8), counts);
+        // More tokens than steps: Dream's formula, truncated.
+        Assert.Equal(1, DiffusionSampler.DreamTransferCount(masked: 20, step: 0, steps: 10));
+    }
+
+    [Fact]
     public void Same_seed_gives_the_same_tokens_and_another_seed_other_tokens()
     {
         var options = new SamplerOptions { GenLength = 16, Steps = 16, BlockLength = 16, Temperature = 1.0, Confidence = ConfidenceKind.Random, Seed = 7 };
