@@ -122,12 +122,21 @@ public sealed class TransformerLayer : nn.Module
         var b = q.shape[0];
         var nq = q.shape[1];
         var nk = k.shape[1];
-        var qh = q.view(b, nq, NumHeads, HeadDim).transpose(1, 2);
+        var groups = NumHeads / NumKvHeads;
         var kh = k.view(b, nk, NumKvHeads, HeadDim).transpose(1, 2);
         var vh = v.view(b, nk, NumKvHeads, HeadDim).transpose(1, 2);
-        if (NumKvHeads != NumHeads)
+        if (groups > 1 && (mask is null || mask.shape[^2] == 1))
         {
-            var groups = NumHeads / NumKvHeads;
+            // GQA without a copy of K and V per query head: the heads that share a K/V head (h = j·groups + g) stack
+            // their queries into one block [B, kvHeads, groups·nq, headDim]. Each query attends on its own, so this is
+            // the same attention; a mask over keys only broadcasts over the stacked queries.
+            var stacked = q.view(b, nq, NumKvHeads, groups, HeadDim).permute(0, 2, 3, 1, 4).reshape(b, NumKvHeads, groups * nq, HeadDim);
+            var og = nn.functional.scaled_dot_product_attention(stacked, kh, vh, mask, 0.0, false);
+            return og.view(b, NumKvHeads, groups, nq, HeadDim).permute(0, 3, 1, 2, 4).reshape(b, nq, (long)NumHeads * HeadDim).MoveToOuterDisposeScope();
+        }
+        var qh = q.view(b, nq, NumHeads, HeadDim).transpose(1, 2);
+        if (groups > 1)
+        {
             kh = kh.repeat_interleave(groups, 1, NumHeads);
             vh = vh.repeat_interleave(groups, 1, NumHeads);
         }
