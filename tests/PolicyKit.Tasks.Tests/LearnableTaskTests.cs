@@ -15,12 +15,13 @@ public class LearnableTaskTests
         var samples = TaskSuite.TestSet(task, 50).Concat(Enumerable.Range(0, 20).SelectMany(step => TaskSuite.TrainBatch(task, 0, step, 3)));
         foreach (var s in samples)
         {
-            Assert.Matches("^[A-Z0-9]+=$", s.Prompt);      // upper-case letters and digits never merge in the byte-level BPE
+            // Upper-case letters, digits, '=' and '|' never merge in the byte-level BPE (its merges are lower-case only).
+            Assert.Matches("^[A-Z0-9]+=$", s.Question);
+            Assert.Matches(@"^([A-Z0-9]+=[A-Z0-9]+\|)*[A-Z0-9]+=$", s.Prompt);  // a few-shot preamble of solved examples, if any
             Assert.Matches("^[A-Z0-9]+$", s.Answer);
             // At least one end-of-sequence token after every answer, so a model trained on the suite learns to stop.
             Assert.True(s.Answer.Length < task.GenLength, $"{s.Answer.Length}-token answer, gen length {task.GenLength}");
             Assert.Equal(0, task.GenLength % task.BlockLength);
-            Assert.Equal(s.Prompt, s.Question);             // no few-shot preamble
         }
     }
 
@@ -69,13 +70,32 @@ public class LearnableTaskTests
     [Fact]
     public void Running_sum_answers_are_the_prefix_sums_mod_ten()
     {
-        foreach (var s in TaskSuite.TestSet(TaskSuite.Get("running-sum"), 50))
+        var samples = TaskSuite.TestSet(TaskSuite.Get("running-sum"), 50);
+        foreach (var s in samples)
         {
-            Assert.Matches("^[0-9]{32}=$", s.Prompt);
+            Assert.Matches("^[0-9]{32}=$", s.Question);
             int sum = 0;
-            var expected = string.Concat(s.Prompt.TrimEnd('=').Select(c => (sum = (sum + c - '0') % 10).ToString()));
+            var expected = string.Concat(s.Question.TrimEnd('=').Select(c => (sum = (sum + c - '0') % 10).ToString()));
             Assert.Equal(expected, s.Answer);
         }
+        // Two worked examples in front, the same for every question, each answered by the same rule.
+        var preamble = samples[0].Prompt[..samples[0].QuestionStart];
+        Assert.All(samples, s => Assert.StartsWith(preamble, s.Prompt));
+        Assert.Equal(165, samples[0].Prompt.Length);
+        foreach (var shot in preamble.Split('|', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var (digits, answer) = (shot.Split('=')[0], shot.Split('=')[1]);
+            int sum = 0;
+            Assert.Equal(string.Concat(digits.Select(c => (sum = (sum + c - '0') % 10).ToString())), answer);
+        }
+    }
+
+    [Fact]
+    public void Running_sum_training_mixes_zero_one_and_two_shots()
+    {
+        var task = TaskSuite.Get("running-sum");
+        var lengths = Enumerable.Range(0, 40).Select(step => TaskSuite.TrainBatch(task, 0, step, 4)).Select(b => b[0].Prompt.Length).ToHashSet();
+        Assert.Equal([33, 99, 165], lengths.Order());
     }
 
     [Theory]
@@ -114,5 +134,6 @@ public class LearnableTaskTests
         Assert.Throws<ArgumentOutOfRangeException>(() => new SortTask(27));
         Assert.Throws<ArgumentOutOfRangeException>(() => new SortTask(16, -1));
         Assert.Throws<ArgumentOutOfRangeException>(() => new RunningSumTask(0));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new RunningSumTask(32, -1));
     }
 }
