@@ -82,7 +82,9 @@ public class LearnableTaskTests
         var preamble = samples[0].Prompt[..samples[0].QuestionStart];
         Assert.All(samples, s => Assert.StartsWith(preamble, s.Prompt));
         Assert.Equal(165, samples[0].Prompt.Length);
-        foreach (var shot in preamble.Split('|', StringSplitOptions.RemoveEmptyEntries))
+        var shots = preamble.Split('|', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(2, shots.Length);
+        foreach (var shot in shots)
         {
             var (digits, answer) = (shot.Split('=')[0], shot.Split('=')[1]);
             int sum = 0;
