@@ -15,6 +15,14 @@ public interface ICachePolicy
     /// </summary>
     bool UsesCache { get; }
 
+    /// <summary>
+    /// Whether any plan of this policy may compare a row's normalised layer input with its cached value
+    /// (<see cref="Probe.Input"/>, in an adaptive selector or a drift test). When false the engine keeps no input cache:
+    /// a fifth less cache memory and one copy fewer per layer. True, the default, for a policy that cannot say;
+    /// a plan that asks for an Input probe from a policy that said false is an error.
+    /// </summary>
+    bool ComparesInput => true;
+
     /// <summary>The plan for the layer and step described by <paramref name="context"/>.</summary>
     LayerPlan Plan(in StepContext context);
 

@@ -78,6 +78,19 @@ public class PolicyRuntimeTests
     }
 
     [Fact]
+    public void ComparesInputFollowsTheRulesProbesAsTheInstanceHoldsThem()
+    {
+        // No built-in policy compares the layer input: the engine keeps no input cache for any of them.
+        foreach (var descriptor in PolicyCatalog.FromAssemblies(typeof(DllmCache).Assembly))
+            Assert.False(descriptor.Create(null).ComparesInput, descriptor.Name);
+        // A probe is overridable, so the answer is the instance's.
+        Assert.True(PolicyKitPoliciesPolicyRegistry.Create("dllm-cache", new Dictionary<string, string> { ["AdaptiveResponse.Probe"] = "Input" }).ComparesInput);
+        Assert.False(PolicyKitPoliciesPolicyRegistry.Create("dllm-cache", new Dictionary<string, string> { ["AdaptiveResponse.Probe"] = "Key" }).ComparesInput);
+        Assert.True(new TailPolicy().ComparesInput);       // [AdaptiveResponse(Probe = Probe.Input)] on some layers
+        Assert.True(new AdjustedPolicy().ComparesInput);   // its AdjustPlan may return any plan
+    }
+
+    [Fact]
     public void CatalogCombinesTheRegistriesOfSeveralAssemblies()
     {
         var catalog = PolicyCatalog.FromAssemblies(typeof(DllmCache).Assembly, typeof(TailPolicy).Assembly);

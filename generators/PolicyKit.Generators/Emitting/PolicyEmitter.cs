@@ -135,8 +135,28 @@ internal static class PolicyEmitter
          .Line($"public bool UsesCache => {(model.UsesCache ? "true" : "false")};")
          .Line()
          .Line("/// <inheritdoc/>")
+         .Line($"public bool ComparesInput => {ComparesInput(model)};")
+         .Line()
+         .Line("/// <inheritdoc/>")
          .Line($"public {ParameterList} Parameters => {(tunables.Count > 0 ? "_parameters" : "DefaultParameters")};")
          .Line();
+    }
+
+    /// <summary>
+    /// Whether a plan may ask for an Input probe: the probes of the declared rules as this instance holds them (a probe
+    /// is overridable), or always when the class implements AdjustPlan.
+    /// </summary>
+    private static string ComparesInput(PolicyModel model)
+    {
+        if (!model.UsesCache) return "false";
+        if (model.AdjustsPlan) return "true";
+        const string input = "global::PolicyKit.Probe.Input";
+        var probes = new List<string>();
+        for (int i = 0; i < model.AdaptiveRules.Count; i++)
+            probes.Add($"{FieldName("_adaptiveResponse", i, model.AdaptiveRules.Count)}.Probe == {input}");
+        if (model.SecondWave.AdaptiveStates is not null) probes.Add($"_adaptiveStates.Probe == {input}");
+        if (model.SecondWave.Drift is not null) probes.Add($"_driftTest.Probe == {input}");
+        return probes.Count == 0 ? "false" : string.Join(" || ", probes);
     }
 
     private static void EmitPlan(SourceWriter w, PolicyModel model)

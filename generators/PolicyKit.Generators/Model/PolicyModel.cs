@@ -87,6 +87,9 @@ internal sealed record PolicyModel(
     EquatableArray<ActiveBlockRule> ActiveBlockRules,
     SecondWaveRules SecondWave)
 {
+    /// <summary>True when the class implements <c>AdjustPlan</c>, whose plans the generator cannot see.</summary>
+    public bool AdjustsPlan { get; init; }
+
     public string FullyQualifiedName => Namespace is null ? "global::" + ClassName : "global::" + Namespace + "." + ClassName;
 
     /// <summary>A file name unique within the compilation (namespace + class).</summary>

@@ -167,7 +167,11 @@ internal static class PolicyParser
                     {
                         Drift = drift, AdaptiveStates = adaptiveStates,
                         RefreshStatesLayers = statesLayers ?? LayerRange.AllLayers, VicinityLayers = vicinityLayers ?? LayerRange.AllLayers,
-                    });
+                    })
+                {
+                    // The user's own AdjustPlan (an implementation part in any file of the class) may return any plan.
+                    AdjustsPlan = symbol.GetMembers("AdjustPlan").Length > 0,
+                };
             }
             return new PolicyDeclaration(name, policyLocation, model, _diagnostics.ToEquatableArray());
         }

@@ -9,8 +9,8 @@ namespace PolicyKit.Diffusion.Caching;
 /// <summary>
 /// Everything one generation caches, and the executor that runs a policy's plan on each layer.
 /// Per layer it keeps K and V (after rotary), the attention output (after the output projection, before the
-/// residual add), the FFN output (before the residual add) and the normalised layer input, for every row and
-/// column. <see cref="ForStep"/> hands the model the cache hook of one forward: at each layer it asks the policy
+/// residual add), the FFN output (before the residual add) and, for a policy that may compare it
+/// (<see cref="ICachePolicy.ComparesInput"/>), the normalised layer input, for every row and column. <see cref="ForStep"/> hands the model the cache hook of one forward: at each layer it asks the policy
 /// for a <see cref="LayerPlan"/> and tells the layer which rows to recompute (their queries attend to all keys:
 /// fresh where recomputed, cached elsewhere); it writes what the layer computed into the caches in place and
 /// fills the rows not recomputed from the cached outputs (dLLM-Cache, ../shared/REFERENCE.md §2). The layer
@@ -194,7 +194,7 @@ public sealed class CacheSession : IDisposable
         var l = layer.Index;
         var context = ContextFor(step, l, layout, probes.TriggeredAt);
         var plan = RefreshWhatWasNeverCached(_policy.Plan(in context), context);
-        var cache = _layers[l] ??= new LayerCache(_rows, _columns, _config, hidden.device, hidden.dtype);
+        var cache = _layers[l] ??= new LayerCache(_rows, _columns, _config, hidden.device, hidden.dtype, keepInput: _policy.ComparesInput);
 
         // The drift test reads this layer's cache before the layer overwrites any of it.
         int projected = 0;
@@ -248,7 +248,7 @@ public sealed class CacheSession : IDisposable
             _ => x,
         };
         if (test.Probe != Probe.Input) projected += 1;
-        var source = test.Probe switch { Probe.Value => cache.Value, Probe.Key => cache.Key, _ => cache.Input };
+        var source = ProbeCache(test.Probe, cache);
         var cached = Gather(source, at);
         var similarity = nn.functional.cosine_similarity(fresh, cached, dim: -1);  // [B, 1]
         return similarity.min().item<float>() < test.Threshold;
@@ -523,7 +523,7 @@ public sealed class CacheSession : IDisposable
     private (Tensor Key, Tensor Value) UpdateKeyValue(int layer, in LayerRows rows, Tensor normalisedInput, Tensor key, Tensor value, int keyCount)
     {
         var cache = CacheOf(layer);
-        rows.Scatter(cache.Input, normalisedInput);
+        if (cache.Input is { } input) rows.Scatter(input, normalisedInput);
         rows.Scatter(cache.Key, key);
         rows.Scatter(cache.Value, value);
         if (rows.IsAll) return (key, value);  // the fresh tensors themselves: the uncached forward's exact inputs
@@ -710,11 +710,16 @@ public sealed class CacheSession : IDisposable
         return (chosen, count, x, freshValues);
     }
 
-    private static Tensor CachedRows(Probe probe, LayerCache cache, ColumnRange range)
+    private Tensor CachedRows(Probe probe, LayerCache cache, ColumnRange range) => ProbeCache(probe, cache).narrow(1, range.Start, range.Length);
+
+    /// <summary>The cache a similarity probe compares with: V, K, or the normalised input (kept only for a policy that compares it).</summary>
+    private Tensor ProbeCache(Probe probe, LayerCache cache) => probe switch
     {
-        var source = probe switch { Probe.Value => cache.Value, Probe.Key => cache.Key, _ => cache.Input };
-        return source.narrow(1, range.Start, range.Length);
-    }
+        Probe.Value => cache.Value,
+        Probe.Key => cache.Key,
+        _ => cache.Input ?? throw new InvalidOperationException(
+            $"policy '{_policy.Name}' asked for an Input probe, but its {nameof(ICachePolicy.ComparesInput)} is false, so no input cache is kept."),
+    };
 
     /// <summary>Rows of <c>[B, T, F]</c> at per-sequence columns <c>[B, n]</c> → <c>[B, n, F]</c>.</summary>
     private static Tensor Gather(Tensor source, Tensor columns) =>
@@ -741,25 +746,28 @@ public sealed class CacheSession : IDisposable
         foreach (var tensor in _attention.Concat(_mostAttended)) tensor?.Dispose();
     }
 
-    /// <summary>One layer's caches, <c>[rows, columns, features]</c>: the layer reads them as they are, rows are written through <see cref="LayerRows.Scatter"/>.</summary>
+    /// <summary>
+    /// One layer's caches, <c>[rows, columns, features]</c>: the layer reads them as they are, rows are written through
+    /// <see cref="LayerRows.Scatter"/>. The normalised input only for a policy that may compare it (<see cref="ICachePolicy.ComparesInput"/>).
+    /// </summary>
     private sealed class LayerCache : IDisposable
     {
-        public LayerCache(int rows, int columns, ModelConfig config, Device device, ScalarType dtype)
+        public LayerCache(int rows, int columns, ModelConfig config, Device device, ScalarType dtype, bool keepInput)
         {
-            Input = Allocate(rows, columns, config.HiddenSize, dtype, device);
+            Input = keepInput ? Allocate(rows, columns, config.HiddenSize, dtype, device) : null;
             Key = Allocate(rows, columns, config.KvDim, dtype, device);
             Value = Allocate(rows, columns, config.KvDim, dtype, device);
             Attention = Allocate(rows, columns, config.HiddenSize, dtype, device);
             Ffn = Allocate(rows, columns, config.HiddenSize, dtype, device);
         }
 
-        public Tensor Input { get; }
+        public Tensor? Input { get; }
         public Tensor Key { get; }
         public Tensor Value { get; }
         public Tensor Attention { get; }
         public Tensor Ffn { get; }
 
-        public long Bytes => new[] { Input, Key, Value, Attention, Ffn }.Sum(t => t.numel() * t.ElementSize);
+        public long Bytes => new[] { Input, Key, Value, Attention, Ffn }.Sum(t => t is null ? 0 : t.numel() * t.ElementSize);
 
         // Allocated inside a forward's dispose scope, so detached from it: the session owns these.
         private static Tensor Allocate(long rows, long columns, long features, ScalarType dtype, Device device) =>
@@ -767,7 +775,7 @@ public sealed class CacheSession : IDisposable
 
         public void Dispose()
         {
-            Input.Dispose(); Key.Dispose(); Value.Dispose(); Attention.Dispose(); Ffn.Dispose();
+            Input?.Dispose(); Key.Dispose(); Value.Dispose(); Attention.Dispose(); Ffn.Dispose();
         }
     }
 }

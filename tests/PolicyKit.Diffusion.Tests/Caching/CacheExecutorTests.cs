@@ -197,6 +197,39 @@ public class CacheExecutorTests
     }
 
     [Fact]
+    public void A_policy_that_never_compares_the_input_gets_no_input_cache_and_the_same_logits()
+    {
+        using var dir = new TempDir();
+        TestModels.Write(dir.Path, Layout.LLaDA);
+        using var model = DiffusionModel.Load(dir.Path);
+        var plan = LayerPlan.Split(SegmentAction.Reuse, SegmentAction.AdaptiveRatio(0.5, Probe.Value));
+        var options = new SamplerOptions { GenLength = 8, Steps = 8, BlockLength = 8 };
+        var prompts = Prompts(model.Config.VocabSize, 6, 9);
+
+        var kept = Generate(model, new FixedPlanPolicy(plan), options, prompts);
+        var skipped = Generate(model, new FixedPlanPolicy(plan, comparesInput: false), options, prompts);
+        using (kept.Denoiser)
+        using (skipped.Denoiser)
+        {
+            // Five caches a layer (input, K, V, attention, FFN; input and the outputs are hidden-wide) against four.
+            var c = model.Config;
+            long perRow = 3L * c.HiddenSize + 2L * c.KvDim, withoutInput = 2L * c.HiddenSize + 2L * c.KvDim;
+            Assert.Equal(kept.Denoiser.CacheBytes / perRow * withoutInput, skipped.Denoiser.CacheBytes);
+            // The input cache is never read by a V probe, so nothing else changes, bit for bit.
+            Assert.Equal(kept.Logits.Count, skipped.Logits.Count);
+            for (int i = 0; i < kept.Logits.Count; i++) Assert.Equal(kept.Logits[i], skipped.Logits[i]);
+        }
+
+        var wrong = new FixedPlanPolicy(LayerPlan.Split(SegmentAction.Reuse, SegmentAction.AdaptiveRatio(0.5, Probe.Input)), comparesInput: false);
+        using var denoiser = new ModelDenoiser(model, wrong);
+        var error = Assert.Throws<InvalidOperationException>(() =>
+        {
+            using (torch.no_grad()) new DiffusionSampler(options).Run(denoiser, prompts, default);
+        });
+        Assert.Contains("ComparesInput is false", error.Message);
+    }
+
+    [Fact]
     public void A_step_hook_serves_one_forward_and_steps_must_increase()
     {
         using var dir = new TempDir();
@@ -236,10 +269,11 @@ public class CacheExecutorTests
 }
 
 /// <summary>The same plan at every step after the first (a hand-written policy, as users may write).</summary>
-internal sealed class FixedPlanPolicy(LayerPlan plan) : ICachePolicy
+internal sealed class FixedPlanPolicy(LayerPlan plan, bool comparesInput = true) : ICachePolicy
 {
     public string Name => "fixed";
     public bool UsesCache => true;
+    public bool ComparesInput => comparesInput;
     public IReadOnlyList<PolicyParameter> Parameters => [];
     public LayerPlan Plan(in StepContext context) => context.Step == 0 ? LayerPlan.RefreshAll : plan;
 }
