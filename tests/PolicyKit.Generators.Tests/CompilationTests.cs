@@ -5,6 +5,41 @@ namespace PolicyKit.Generators.Tests;
 public class CompilationTests
 {
     [Fact]
+    public void ComparesInputIsTrueWhenAnotherPartOfTheClassImplementsAdjustPlan()
+    {
+        var compilation = GeneratorHarness.CreateCompilation(new[]
+        {
+            """
+            using PolicyKit;
+            namespace Sample;
+            [CachePolicy("adjusted")]
+            [ResponseRefresh(Every = 4)]
+            [AdaptiveResponse(Ratio = 0.25, Probe = Probe.Value)]
+            public sealed partial class Adjusted;
+            [CachePolicy("declared")]
+            [ResponseRefresh(Every = 4)]
+            [AdaptiveResponse(Ratio = 0.25, Probe = Probe.Value)]
+            public sealed partial class Declared;
+            """,
+            """
+            using PolicyKit;
+            namespace Sample;
+            public sealed partial class Adjusted
+            {
+                partial void AdjustPlan(in StepContext context, ref LayerPlan plan) { }
+            }
+            """,
+        });
+
+        var (sources, diagnostics, _) = GeneratorHarness.Run(compilation);
+
+        Assert.Empty(diagnostics);
+        // The generator cannot see what AdjustPlan returns, so it may ask for any probe.
+        Assert.Contains("public bool ComparesInput => true;", sources["Sample.Adjusted.CachePolicy.g.cs"]);
+        Assert.Contains("public bool ComparesInput => _adaptiveResponse.Probe == global::PolicyKit.Probe.Input;", sources["Sample.Declared.CachePolicy.g.cs"]);
+    }
+
+    [Fact]
     public void GeneratedCodeCompilesWithoutWarnings()
     {
         var compilation = GeneratorHarness.CreateCompilation(new[]
