@@ -18,9 +18,11 @@ internal static class BenchReport
     public static string Table(IReadOnlyList<BenchResult> results)
     {
         var sb = new StringBuilder();
-        sb.AppendLine($"{"policy",-22} {"task",-11} {"acc",6} {"agree",6} {"tok/s",8} {"speedup",8} {"FLOPs red.",10} {"ratio",6} {"recompute",9} {"steps",6} {"cache MiB",9} {"seconds",8}");
+        // Columns as wide as the longest name (a policy with overrides, dllm-cache:AdaptiveResponse.Ratio=1, is long).
+        int policyWidth = results.Select(r => r.Policy.Length).Append(22).Max(), taskWidth = results.Select(r => r.Task.Length).Append(11).Max();
+        sb.AppendLine($"{"policy".PadRight(policyWidth)} {"task".PadRight(taskWidth)} {"acc",6} {"agree",6} {"tok/s",8} {"speedup",8} {"FLOPs red.",10} {"ratio",6} {"recompute",9} {"steps",6} {"cache MiB",9} {"seconds",8}");
         foreach (var r in results)
-            sb.AppendLine($"{r.Policy,-22} {r.Task,-11} {Percent(r.Accuracy),6} {Percent(r.Agreement),6} {r.TokensPerSecond,8:F1} {r.Speedup,7:F2}x " +
+            sb.AppendLine($"{r.Policy.PadRight(policyWidth)} {r.Task.PadRight(taskWidth)} {Percent(r.Accuracy),6} {Percent(r.Agreement),6} {r.TokensPerSecond,8:F1} {r.Speedup,7:F2}x " +
                           $"{r.FlopsReduction,9:F2}x {r.Speedup / r.FlopsReduction,6:F2} {r.RecomputeFraction,9:P1} {r.Steps,6:F1} {r.PeakCacheMiB,9:F1} {r.Seconds,8:F1}");
         return sb.ToString();
     }

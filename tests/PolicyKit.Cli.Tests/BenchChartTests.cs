@@ -9,6 +9,23 @@ public class BenchChartTests
     private static BenchResult Row(string policy, string task, double accuracy, double speedup) =>
         new(policy, task, 100, accuracy, 1.0, 100, speedup, speedup, 0.5, 8);
 
+    [Fact]
+    public void The_console_table_widens_its_columns_to_the_longest_policy_and_task()
+    {
+        BenchResult[] results =
+        [
+            Row("none", "sort", 0.9, 1), Row("dllm-cache:AdaptiveResponse.Ratio=1+t0.9", "sort", 0.97, 6.2),
+            Row("dllm-cache", "a-very-long-task-name", 0.8, 2.7),
+        ];
+        var lines = BenchReport.Table(results).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+
+        // Every row's task starts where the header's does, and the fixed-width columns after it end together.
+        int task = lines[0].IndexOf("task", StringComparison.Ordinal);
+        Assert.Equal(task, lines[2].IndexOf("sort", StringComparison.Ordinal));
+        Assert.Equal(task, lines[3].IndexOf("a-very-long-task-name", StringComparison.Ordinal));
+        Assert.All(lines, line => Assert.Equal(lines[0].TrimEnd().Length, line.TrimEnd().Length));
+    }
+
     /// <summary>
     /// A panel per task, each with its title, one marker per policy of that task and a dashed line at none's
     /// accuracy; threshold variants get their own colour.

@@ -21,7 +21,7 @@ internal static class BenchCommand
     {
         var model = CommonOptions.Model();
         var device = CommonOptions.Device();
-        var policies = new Option<string>("--policies") { Description = "Comma-separated policies (none is always the baseline).", DefaultValueFactory = _ => "none,prompt-cache,dllm-cache,fast-dllm-prefix,fast-dllm-dual,depth-hybrid" };
+        var policies = new Option<string>("--policies") { Description = "Comma-separated policies (none is always the baseline); name:Parameter=value[:Parameter=value] overrides parameters (e.g. dllm-cache:AdaptiveResponse.Ratio=1), to compare settings in one run.", DefaultValueFactory = _ => "none,prompt-cache,dllm-cache,fast-dllm-prefix,fast-dllm-dual,depth-hybrid" };
         var tasks = new Option<string>("--tasks") { Description = "Comma-separated tasks.", DefaultValueFactory = _ => string.Join(',', TaskSuite.All.Select(t => t.Name)) };
         var samples = new Option<int>("--samples") { Description = "Test samples per task.", DefaultValueFactory = _ => 100 };
         var seed = new Option<int>("--seed") { Description = "Seed of the test set.", DefaultValueFactory = _ => 0 };
@@ -98,11 +98,11 @@ internal static class BenchCommand
         var names = list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Distinct().ToList();
         names.Remove("none");
         names.Insert(0, "none");
-        var variants = names.Select(x => new Variant(x, Policies.Create(x), null)).ToList();
+        var variants = names.Select(x => new Variant(x, Policies.FromSpec(x), null)).ToList();
         if (threshold is double p)
         {
             if (!(p > 0 && p <= 1)) throw new ArgumentException($"--threshold: must be in (0, 1] (got {p}).");
-            variants.AddRange(names.Select(x => new Variant($"{x}+t{p:0.##}", Policies.Create(x), p)));
+            variants.AddRange(names.Select(x => new Variant($"{x}+t{p:0.##}", Policies.FromSpec(x), p)));
         }
         return variants;
     }
