@@ -72,6 +72,15 @@ public sealed class CacheSession : IDisposable
     public CacheStatistics Statistics { get; } = new();
 
     /// <summary>
+    /// Whether layers may defer the residual adds of reused leading columns (<see cref="LayerRows.DeferredColumns"/>);
+    /// off only for tests that compare against the eager adds.
+    /// </summary>
+    internal bool DefersResidualAdds { get; set; } = true;
+
+    /// <summary>Layer forwards so far that deferred the residual adds of some columns.</summary>
+    internal int DeferredLayers { get; private set; }
+
+    /// <summary>
     /// Bytes the cache tensors of this session hold now. Each layer's caches are allocated once, at its first
     /// forward, and kept until <see cref="Dispose"/>, so after a generation this is also the peak.
     /// </summary>
@@ -185,6 +194,9 @@ public sealed class CacheSession : IDisposable
         public LayerInputs? Inputs;
         /// <summary>The first layer of this step whose drift test fired (<see cref="StepContext.TriggeredAtLayer"/>).</summary>
         public int? TriggeredAt;
+        /// <summary>Columns <c>[0, DeferredEnd)</c> lag: their residual adds from layer <see cref="DeferredFrom"/> on are still to do (0: none lag).</summary>
+        public int DeferredEnd;
+        public int DeferredFrom;
     }
 
     private LayerRows SelectRows(in DenoiseStep step, in SegmentLayout layout, TransformerLayer layer, Tensor hidden, LayerInputs inputs, ref LayerProbes probes)
@@ -195,6 +207,9 @@ public sealed class CacheSession : IDisposable
         var context = ContextFor(step, l, layout, probes.TriggeredAt);
         var plan = RefreshWhatWasNeverCached(_policy.Plan(in context), context);
         var cache = _layers[l] ??= new LayerCache(_rows, _columns, _config, hidden.device, hidden.dtype, keepInput: _policy.ComparesInput);
+
+        // Lagging columns are caught up before anything may read them: a full refresh, or a drift test (its column may be any).
+        if (probes.DeferredEnd > 0 && (plan.IsRefreshAll || plan.Trigger is not null)) CatchUp(hidden, l, ref probes);
 
         // The drift test reads this layer's cache before the layer overwrites any of it.
         int projected = 0;
@@ -212,9 +227,17 @@ public sealed class CacheSession : IDisposable
         {
             ResolveColumnActions(plan, layout, l, step.Step);
             while (keyCount > 0 && _actions[keyCount - 1].Kind == ActionKind.Drop) keyCount--;
+            int deferrable = DeferrableColumns(step, hidden);
+            if (probes.DeferredEnd > 0 && deferrable == 0) CatchUp(hidden, l, ref probes);
             rows = SelectPartial(layer, hidden, inputs, cache, keyCount);
             for (int c = 0; c < keyCount; c++)
                 if (_actions[c].Kind == ActionKind.Refresh) _lastRefresh[l][c] = step.Step;
+            if (deferrable > 0)
+            {
+                if (probes.DeferredEnd == 0) (probes.DeferredEnd, probes.DeferredFrom) = (deferrable, l);
+                rows = rows with { DeferredColumns = probes.DeferredEnd };
+                DeferredLayers++;
+            }
         }
         probes.KeyCount = keyCount;
         probes.Inputs = inputs;
@@ -227,6 +250,37 @@ public sealed class CacheSession : IDisposable
             };
         Statistics.Add(new LayerStepRecord(step.Step, l, plan, rows.Count, _columns) { RowsDropped = _columns - keyCount, TriggerFired = fired });
         return rows;
+    }
+
+    /// <summary>
+    /// The leading columns whose residual adds this layer may defer (<see cref="LayerRows.DeferredColumns"/>): the prompt
+    /// up to the first row the LM head reads, when every one of them is reused at this layer (nothing computed or
+    /// probed there); else 0. Inference only.
+    /// </summary>
+    private int DeferrableColumns(in DenoiseStep step, Tensor hidden)
+    {
+        if (!DefersResidualAdds || hidden.requires_grad) return 0;
+        int end = Math.Min(step.PromptLength, step.LogitsStart - (_config.ShiftedLogits ? 1 : 0));
+        for (int c = 0; c < end; c++)
+            if (_actions[c].Kind != ActionKind.Reuse) return 0;
+        return Math.Max(end, 0);
+    }
+
+    /// <summary>
+    /// Brings the lagging columns of <paramref name="hidden"/> (the input of layer <paramref name="layer"/>) up to date in
+    /// place: the attention and FFN outputs of every layer that deferred them, added in the order the layers would have.
+    /// </summary>
+    private void CatchUp(Tensor hidden, int layer, ref LayerProbes probes)
+    {
+        int end = probes.DeferredEnd;
+        using (var lagging = hidden.narrow(1, 0, end))
+            for (int j = probes.DeferredFrom; j < layer; j++)
+            {
+                var cache = CacheOf(j);
+                using (var attention = cache.Attention.narrow(1, 0, end)) lagging.add_(attention);
+                using (var ffn = cache.Ffn.narrow(1, 0, end)) lagging.add_(ffn);
+            }
+        probes.DeferredEnd = 0;
     }
 
     /// <summary>

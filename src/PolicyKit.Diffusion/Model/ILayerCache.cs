@@ -14,7 +14,9 @@ namespace PolicyKit.Diffusion.Model;
 /// <see cref="UpdateKeyValue"/>, then <see cref="MergeAttention"/> and <see cref="MergeFfn"/>. Every call runs inside
 /// the layer's dispose scope: tensors a cache keeps across forwards must live outside every scope (preallocated
 /// storage written with in-place copies). <c>hidden</c> and the tensors passed in belong to the layer: read
-/// them, copy them, never keep or dispose them. All tensors keep tokens as rows: <c>[B, n, features]</c>.
+/// them, copy them, never keep or dispose them. One exception: a cache that deferred the residual adds of leading
+/// columns (<see cref="LayerRows.DeferredColumns"/>) brings those rows of <c>hidden</c> up to date in place, in
+/// <see cref="SelectRows"/>, before it or the layer reads any of them. All tensors keep tokens as rows: <c>[B, n, features]</c>.
 /// </remarks>
 public interface ILayerCache
 {

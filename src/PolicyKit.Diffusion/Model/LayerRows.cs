@@ -73,6 +73,15 @@ public readonly struct LayerRows
     /// </summary>
     public int AttentionProbeQueries { get; init; }
 
+    /// <summary>
+    /// Columns <c>[0, n)</c> of every sequence whose residual adds this layer leaves out (none computed, all reused): the
+    /// layer adds its attention and FFN outputs to the other columns only, in place, and these rows of the hidden state it
+    /// returns keep their value from an earlier layer. The cache adds the deferred outputs, in the same order, before any of
+    /// these rows is read again, so the result is the same bit for bit; rows nobody reads again (the prompt, at a step that
+    /// reuses it everywhere) are never updated. 0 (the default): every column is updated.
+    /// </summary>
+    public int DeferredColumns { get; init; }
+
     /// <summary>Every row of a sequence of <paramref name="sequenceLength"/> columns.</summary>
     public static LayerRows All(int sequenceLength) => new(true, sequenceLength, null, null, null, null, 0);
 

@@ -193,7 +193,11 @@ public sealed class TransformerLayer : nn.Module
             attention = ProjectAttentionOutput(Attend(q, keys, values, mask));
         }
         if (cache is not null) attention = cache.MergeAttention(this, rows, attention);
-        var mid = hidden + attention!;
+        // Deferred columns (a cache's choice, inference only): the residual adds in place, over the other columns.
+        var deferred = rows.DeferredColumns;
+        if (deferred > 0 && (rows.IsAll || hidden.requires_grad))
+            throw new InvalidOperationException($"layer {Index}: a cache may defer the residual adds of reused columns in inference only, not of computed rows.");
+        var mid = deferred > 0 ? AddToColumnsFrom(hidden, attention!, deferred) : hidden + attention!;
 
         Tensor? ffn = rows.Count > 0 ? Mlp(NormFfnInput(rows.Gather(mid))) : null;
         if (cache is not null) ffn = cache.MergeFfn(this, rows, ffn);
@@ -202,8 +206,19 @@ public sealed class TransformerLayer : nn.Module
             attentionProbeQueries: rows.Count > 0 ? rows.AttentionProbeQueries : 0);
 
         // In place unless autograd needs mid for the backward pass: one [B, T, hidden] allocation fewer per layer.
-        var output = mid.requires_grad ? mid + ffn! : mid.add_(ffn!);
+        // With deferred columns mid is the caller's hidden state: the result is a new handle on the same storage.
+        var output = deferred > 0 ? AddToColumnsFrom(mid, ffn!, deferred).alias() : mid.requires_grad ? mid + ffn! : mid.add_(ffn!);
         return output.MoveToOuterDisposeScope();
+    }
+
+    /// <summary><c>hidden[:, start:] += update[:, start:]</c> in place; returns <paramref name="hidden"/>.</summary>
+    private static Tensor AddToColumnsFrom(Tensor hidden, Tensor update, int start)
+    {
+        long length = hidden.shape[1] - start;
+        using (var live = hidden.narrow(1, start, length))
+        using (var added = update.narrow(1, start, length))
+            live.add_(added);
+        return hidden;
     }
 
     /// <summary>

@@ -61,9 +61,10 @@ public class CacheExecutorTests
 {
     private sealed record Run(List<SamplerStepReport> Reports, List<double[]> Logits, ModelDenoiser Denoiser);
 
-    private static Run Generate(DiffusionModel model, ICachePolicy? policy, SamplerOptions options, int[][] prompts)
+    private static Run Generate(DiffusionModel model, ICachePolicy? policy, SamplerOptions options, int[][] prompts, bool deferResidualAdds = true)
     {
         var denoiser = new ModelDenoiser(model, policy);
+        if (denoiser.Session is { } session) session.DefersResidualAdds = deferResidualAdds;
         var recording = new RecordingDenoiser(denoiser);
         var reports = new List<SamplerStepReport>();
         using (torch.no_grad())
@@ -196,6 +197,47 @@ public class CacheExecutorTests
         Assert.All(later, r => Assert.InRange(r.RowsRecomputed, 0, 8));
     }
 
+    public static TheoryData<Layout, string> DeferralCases => new()
+    {
+        { Layout.LLaDA, "dllm-cache" }, { Layout.LLaDA, "fast-dllm-dual" }, { Layout.LLaDA, "elastic-cache" },
+        { Layout.LLaDA, "depth-hybrid" }, { Layout.LLaDA, "d2cache" }, { Layout.LLaDA, "prompt-refresh-at-layer-3" },
+        { Layout.LLaDA, "full-refresh-at-layer-3" },
+        { Layout.Dream, "dllm-cache" }, { Layout.Dream, "fast-dllm-prefix" }, { Layout.Dream, "prompt-refresh-at-layer-3" },
+    };
+
+    /// <summary>
+    /// Deferring the residual adds of reused prompt columns gives the same logits, bit for bit, as adding them at every
+    /// layer: with the prompt reused everywhere, with drift tests and full refreshes that catch it up, with a prompt
+    /// recomputed in the middle of a forward, and for Dream, whose LM head reads the last prompt row.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(DeferralCases))]
+    public void Deferred_residual_adds_give_the_eager_logits_bit_for_bit(Layout layout, string policyName)
+    {
+        using var dir = new TempDir();
+        TestModels.Write(dir.Path, layout, sizes: TestModels.Tiny with { Layers = 6 });
+        using var model = DiffusionModel.Load(dir.Path);
+        ICachePolicy Policy() => policyName switch
+        {
+            "prompt-refresh-at-layer-3" => new PromptRefreshAtLayer(3, full: false),
+            "full-refresh-at-layer-3" => new PromptRefreshAtLayer(3, full: true),
+            _ => PolicyKitPoliciesPolicyRegistry.Create(policyName),
+        };
+        var options = layout == Layout.Dream ? SamplerOptions.Dream(8, 8) : new SamplerOptions { GenLength = 8, Steps = 8, BlockLength = 4 };
+        var prompts = Prompts(model.Config.VocabSize, 12, 9);
+
+        var eager = Generate(model, Policy(), options, prompts, deferResidualAdds: false);
+        var deferred = Generate(model, Policy(), options, prompts);
+        using (eager.Denoiser)
+        using (deferred.Denoiser)
+        {
+            Assert.Equal(0, eager.Denoiser.Session!.DeferredLayers);
+            Assert.True(deferred.Denoiser.Session!.DeferredLayers > 0, "no layer deferred anything: the test would prove nothing");
+            Assert.Equal(eager.Logits.Count, deferred.Logits.Count);
+            for (int i = 0; i < eager.Logits.Count; i++) Assert.Equal(eager.Logits[i], deferred.Logits[i]);
+        }
+    }
+
     [Fact]
     public void A_policy_that_never_compares_the_input_gets_no_input_cache_and_the_same_logits()
     {
@@ -269,6 +311,22 @@ public class CacheExecutorTests
 }
 
 /// <summary>The same plan at every step after the first (a hand-written policy, as users may write).</summary>
+/// <summary>
+/// Reuses the prompt and recomputes the response at every layer but one, where it recomputes the prompt and reuses
+/// the response, or (<paramref name="full"/>) recomputes everything.
+/// </summary>
+internal sealed class PromptRefreshAtLayer(int layer, bool full) : ICachePolicy
+{
+    public string Name => "prompt-refresh-at-layer";
+    public bool UsesCache => true;
+    public bool ComparesInput => false;
+    public IReadOnlyList<PolicyParameter> Parameters => [];
+    public LayerPlan Plan(in StepContext context) =>
+        context.Step == 0 || (full && context.Layer == layer) ? LayerPlan.RefreshAll
+        : context.Layer == layer ? LayerPlan.Split(SegmentAction.Refresh, SegmentAction.Reuse)
+        : LayerPlan.Split(SegmentAction.Reuse, SegmentAction.Refresh);
+}
+
 internal sealed class FixedPlanPolicy(LayerPlan plan, bool comparesInput = true) : ICachePolicy
 {
     public string Name => "fixed";
