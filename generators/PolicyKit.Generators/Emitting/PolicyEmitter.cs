@@ -14,6 +14,7 @@ internal static class PolicyEmitter
     private const string StepContext = "global::PolicyKit.StepContext";
     private const string LayerPlan = "global::PolicyKit.LayerPlan";
     private const string SegmentAction = "global::PolicyKit.SegmentAction";
+    private const string DriftTest = "global::PolicyKit.DriftTest";
     private const string Refresh = "global::PolicyKit.SegmentAction.Refresh";
     private const string Reuse = "global::PolicyKit.SegmentAction.Reuse";
     private const string ParameterList = "global::System.Collections.Generic.IReadOnlyList<global::PolicyKit.PolicyParameter>";
@@ -135,7 +136,7 @@ internal static class PolicyEmitter
          .Line($"public bool UsesCache => {(model.UsesCache ? "true" : "false")};")
          .Line()
          .Line("/// <inheritdoc/>")
-         .Line($"public bool ComparesInput => {ComparesInput(model)};")
+         .Line($"public bool ComparesInput => {ComparesInput(model, tunables)};")
          .Line()
          .Line("/// <inheritdoc/>")
          .Line($"public {ParameterList} Parameters => {(tunables.Count > 0 ? "_parameters" : "DefaultParameters")};")
@@ -144,18 +145,14 @@ internal static class PolicyEmitter
 
     /// <summary>
     /// Whether a plan may ask for an Input probe: the probes of the declared rules as this instance holds them (a probe
-    /// is overridable), or always when the class implements AdjustPlan.
+    /// is overridable), read from the tunables' action and drift-test fields, or always when the class implements AdjustPlan.
     /// </summary>
-    private static string ComparesInput(PolicyModel model)
+    private static string ComparesInput(PolicyModel model, List<Tunable> tunables)
     {
         if (!model.UsesCache) return "false";
         if (model.AdjustsPlan) return "true";
-        const string input = "global::PolicyKit.Probe.Input";
-        var probes = new List<string>();
-        for (int i = 0; i < model.AdaptiveRules.Count; i++)
-            probes.Add($"{FieldName("_adaptiveResponse", i, model.AdaptiveRules.Count)}.Probe == {input}");
-        if (model.SecondWave.AdaptiveStates is not null) probes.Add($"_adaptiveStates.Probe == {input}");
-        if (model.SecondWave.Drift is not null) probes.Add($"_driftTest.Probe == {input}");
+        var probes = tunables.Select(t => t.Field).Where(f => f is not null && (f.Type == SegmentAction || f.Type == DriftTest))
+            .Select(f => $"{f!.Name}.Probe == global::PolicyKit.Probe.Input").ToList();
         return probes.Count == 0 ? "false" : string.Join(" || ", probes);
     }
 
@@ -497,8 +494,8 @@ internal static class PolicyEmitter
                 tunables.Add(new Tunable(
                     prefix + ".Threshold", "DriftTriggerThreshold", "double", CSharp.Double(drift.Threshold),
                     "cosine similarity of the most-attended row below which the later layers are refreshed" + LayersPhrase(drift.Layers),
-                    "Threshold", new Field("global::PolicyKit.DriftTest", "_driftTest"),
-                    "_driftTest = global::PolicyKit.DriftTest.Create(driftTriggerThreshold, driftTriggerProbe);"));
+                    "Threshold", new Field(DriftTest, "_driftTest"),
+                    $"_driftTest = {DriftTest}.Create(driftTriggerThreshold, driftTriggerProbe);"));
                 tunables.Add(new Tunable(
                     prefix + ".Probe", "DriftTriggerProbe", "global::PolicyKit.Probe", CSharp.Probe(drift.Probe),
                     "feature of the most-attended row compared with its cached value" + LayersPhrase(drift.Layers), "Probe", null, null));

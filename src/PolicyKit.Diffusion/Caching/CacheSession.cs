@@ -10,7 +10,8 @@ namespace PolicyKit.Diffusion.Caching;
 /// Everything one generation caches, and the executor that runs a policy's plan on each layer.
 /// Per layer it keeps K and V (after rotary), the attention output (after the output projection, before the
 /// residual add), the FFN output (before the residual add) and, for a policy that may compare it
-/// (<see cref="ICachePolicy.ComparesInput"/>), the normalised layer input, for every row and column. <see cref="ForStep"/> hands the model the cache hook of one forward: at each layer it asks the policy
+/// (<see cref="ICachePolicy.ComparesInput"/>), the normalised layer input, for every row and column.
+/// <see cref="ForStep"/> hands the model the cache hook of one forward: at each layer it asks the policy
 /// for a <see cref="LayerPlan"/> and tells the layer which rows to recompute (their queries attend to all keys:
 /// fresh where recomputed, cached elsewhere); it writes what the layer computed into the caches in place and
 /// fills the rows not recomputed from the cached outputs (dLLM-Cache, ../shared/REFERENCE.md §2). The layer
